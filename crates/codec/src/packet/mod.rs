@@ -1,7 +1,23 @@
 //! One file per control packet; the version differences sit side by side inside each file.
+//! This file holds the packet data types and the dispatch from packet type to file.
 
-use bytes::Bytes;
+mod auth;
+mod connack;
+mod connect;
+mod disconnect;
+mod ping;
+mod puback;
+mod publish;
+mod suback;
+mod subscribe;
+mod unsuback;
+mod unsubscribe;
 
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::fixed_header::{self as fh, FixedHeader};
+use crate::ints::read_u16;
 use crate::types::{Properties, Protocol, QoS, ReasonCode, RetainHandling};
 
 /// Any MQTT control packet.
@@ -142,3 +158,123 @@ pub struct Auth {
     pub reason: ReasonCode,
     pub properties: Properties,
 }
+
+impl Packet {
+    /// The control packet's name as the specification spells it, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Packet::Connect(_) => "CONNECT",
+            Packet::ConnAck(_) => "CONNACK",
+            Packet::Publish(_) => "PUBLISH",
+            Packet::PubAck(_) => "PUBACK",
+            Packet::PubRec(_) => "PUBREC",
+            Packet::PubRel(_) => "PUBREL",
+            Packet::PubComp(_) => "PUBCOMP",
+            Packet::Subscribe(_) => "SUBSCRIBE",
+            Packet::SubAck(_) => "SUBACK",
+            Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+            Packet::UnsubAck(_) => "UNSUBACK",
+            Packet::PingReq => "PINGREQ",
+            Packet::PingResp => "PINGRESP",
+            Packet::Disconnect(_) => "DISCONNECT",
+            Packet::Auth(_) => "AUTH",
+        }
+    }
+}
+
+/// Decodes a body whose fixed header `fh` was validated; the caller rejects bytes left in `body`.
+pub(crate) fn decode_body(
+    header: &FixedHeader,
+    body: &mut Bytes,
+    protocol: Protocol,
+) -> Result<Packet, DecodeError> {
+    Ok(match header.packet_type() {
+        fh::CONNECT => Packet::Connect(Box::new(Connect::decode(body)?)),
+        fh::CONNACK => Packet::ConnAck(ConnAck::decode(body, protocol)?),
+        fh::PUBLISH => Packet::Publish(Publish::decode(header.flags(), body, protocol)?),
+        fh::PUBACK => Packet::PubAck(PubResponse::decode(puback::Kind::PubAck, body, protocol)?),
+        fh::PUBREC => Packet::PubRec(PubResponse::decode(puback::Kind::PubRec, body, protocol)?),
+        fh::PUBREL => Packet::PubRel(PubResponse::decode(puback::Kind::PubRel, body, protocol)?),
+        fh::PUBCOMP => Packet::PubComp(PubResponse::decode(puback::Kind::PubComp, body, protocol)?),
+        fh::SUBSCRIBE => Packet::Subscribe(Subscribe::decode(body, protocol)?),
+        fh::SUBACK => Packet::SubAck(SubAck::decode(body, protocol)?),
+        fh::UNSUBSCRIBE => Packet::Unsubscribe(Unsubscribe::decode(body, protocol)?),
+        fh::UNSUBACK => Packet::UnsubAck(UnsubAck::decode(body, protocol)?),
+        fh::PINGREQ => Packet::PingReq,
+        fh::PINGRESP => Packet::PingResp,
+        fh::DISCONNECT => Packet::Disconnect(Disconnect::decode(body, protocol)?),
+        fh::AUTH => Packet::Auth(Auth::decode(body)?),
+        packet_type => return Err(DecodeError::InvalidPacketType { packet_type }),
+    })
+}
+
+/// The first byte of the fixed header: packet type and flags.
+pub(crate) fn first_byte(packet: &Packet) -> u8 {
+    let (packet_type, flags) = match packet {
+        Packet::Connect(_) => (fh::CONNECT, 0),
+        Packet::ConnAck(_) => (fh::CONNACK, 0),
+        Packet::Publish(p) => (fh::PUBLISH, p.flags()),
+        Packet::PubAck(_) => (fh::PUBACK, 0),
+        Packet::PubRec(_) => (fh::PUBREC, 0),
+        Packet::PubRel(_) => (fh::PUBREL, 0b0010),
+        Packet::PubComp(_) => (fh::PUBCOMP, 0),
+        Packet::Subscribe(_) => (fh::SUBSCRIBE, 0b0010),
+        Packet::SubAck(_) => (fh::SUBACK, 0),
+        Packet::Unsubscribe(_) => (fh::UNSUBSCRIBE, 0b0010),
+        Packet::UnsubAck(_) => (fh::UNSUBACK, 0),
+        Packet::PingReq => (fh::PINGREQ, 0),
+        Packet::PingResp => (fh::PINGRESP, 0),
+        Packet::Disconnect(_) => (fh::DISCONNECT, 0),
+        Packet::Auth(_) => (fh::AUTH, 0),
+    };
+    packet_type << 4 | flags
+}
+
+/// The Remaining Length `write_body` will produce, after checking the packet can be encoded.
+/// CONNECT is encoded in its own `protocol`, every other packet in the given one.
+pub(crate) fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    match packet {
+        Packet::Connect(p) => p.body_len(),
+        Packet::ConnAck(p) => p.body_len(protocol),
+        Packet::Publish(p) => p.body_len(protocol),
+        Packet::PubAck(p) => p.body_len(puback::Kind::PubAck, protocol),
+        Packet::PubRec(p) => p.body_len(puback::Kind::PubRec, protocol),
+        Packet::PubRel(p) => p.body_len(puback::Kind::PubRel, protocol),
+        Packet::PubComp(p) => p.body_len(puback::Kind::PubComp, protocol),
+        Packet::Subscribe(p) => p.body_len(protocol),
+        Packet::SubAck(p) => p.body_len(protocol),
+        Packet::Unsubscribe(p) => p.body_len(protocol),
+        Packet::UnsubAck(p) => p.body_len(protocol),
+        Packet::PingReq | Packet::PingResp => Ok(0),
+        Packet::Disconnect(p) => p.body_len(protocol),
+        Packet::Auth(p) => p.body_len(protocol),
+    }
+}
+
+/// Writes the body of a packet [`body_len`] accepted.
+pub(crate) fn write_body(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) {
+    match packet {
+        Packet::Connect(p) => p.write_body(buf),
+        Packet::ConnAck(p) => p.write_body(protocol, buf),
+        Packet::Publish(p) => p.write_body(protocol, buf),
+        Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+            p.write_body(protocol, buf)
+        }
+        Packet::Subscribe(p) => p.write_body(protocol, buf),
+        Packet::SubAck(p) => p.write_body(protocol, buf),
+        Packet::Unsubscribe(p) => p.write_body(protocol, buf),
+        Packet::UnsubAck(p) => p.write_body(protocol, buf),
+        Packet::PingReq | Packet::PingResp => {}
+        Packet::Disconnect(p) => p.write_body(protocol, buf),
+        Packet::Auth(p) => p.write_body(protocol, buf),
+    }
+}
+
+/// Reads a Packet Identifier, which must not be 0 ([MQTT-2.2.1-3]).
+pub(crate) fn read_pkid(buf: &mut Bytes, packet: &'static str) -> Result<u16, DecodeError> {
+    match read_u16(buf)? {
+        0 => Err(DecodeError::PacketIdZero { packet }),
+        pkid => Ok(pkid),
+    }
+}
+
