@@ -11,9 +11,13 @@ use crate::types::ReasonCode;
 /// [`DecodeError::UnsupportedProtocol`] is answered with CONNACK 0x84 (v3: return code 1) first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("[MQTT-2.1.2] control packet type {packet_type} is reserved or not valid in this protocol version")]
+    #[error(
+        "[MQTT-2.1.2] control packet type {packet_type} is reserved or not valid in this protocol version"
+    )]
     InvalidPacketType { packet_type: u8 },
-    #[error("[MQTT-2.1.3-1] reserved fixed header flags {flags:#06b} on control packet type {packet_type}")]
+    #[error(
+        "[MQTT-2.1.3-1] reserved fixed header flags {flags:#06b} on control packet type {packet_type}"
+    )]
     ReservedFlags { packet_type: u8, flags: u8 },
     #[error("[MQTT-1.5.5-1] variable byte integer longer than 4 bytes")]
     VarIntTooLong,
@@ -175,7 +179,10 @@ pub enum EncodeError {
     #[error("[MQTT-2.2.2-2] property {id:#04x} may appear only once in {packet}")]
     RepeatedProperty { packet: &'static str, id: u8 },
     #[error("[MQTT-2.4] reason code {code:?} is not valid in {packet}")]
-    InvalidReasonCode { packet: &'static str, code: ReasonCode },
+    InvalidReasonCode {
+        packet: &'static str,
+        code: ReasonCode,
+    },
     #[error("[MQTT-2.1.2] {packet} does not exist in this protocol version")]
     NotInProtocol { packet: &'static str },
 }

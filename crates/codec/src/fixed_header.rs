@@ -51,13 +51,17 @@ impl FixedHeader {
 
 /// Parses the fixed header at the front of `bytes`; `Ok(None)` when it is not complete yet.
 pub(crate) fn parse(bytes: &[u8], protocol: Protocol) -> Result<Option<FixedHeader>, DecodeError> {
-    let Some(&byte1) = bytes.first() else { return Ok(None) };
+    let Some(&byte1) = bytes.first() else {
+        return Ok(None);
+    };
     check_first_byte(byte1, protocol)?;
-    Ok(varint::peek(&bytes[1..])?.map(|(remaining, used)| FixedHeader {
-        byte1,
-        header_len: 1 + used,
-        remaining_len: remaining as usize,
-    }))
+    Ok(
+        varint::peek(&bytes[1..])?.map(|(remaining, used)| FixedHeader {
+            byte1,
+            header_len: 1 + used,
+            remaining_len: remaining as usize,
+        }),
+    )
 }
 
 /// Packet type and flags (Table 2-2). PUBLISH flags are DUP, QoS and RETAIN; PUBREL, SUBSCRIBE and
@@ -89,9 +93,14 @@ mod tests {
 
     #[test]
     fn parses_type_flags_and_length() {
-        let fh = parse(&[0x32, 0xC1, 0x02, 0xAA], Protocol::V5).unwrap().unwrap();
+        let fh = parse(&[0x32, 0xC1, 0x02, 0xAA], Protocol::V5)
+            .unwrap()
+            .unwrap();
         assert_eq!((fh.packet_type(), fh.flags()), (PUBLISH, 0b0010));
-        assert_eq!((fh.header_len, fh.remaining_len, fh.total_len()), (3, 321, 324));
+        assert_eq!(
+            (fh.header_len, fh.remaining_len, fh.total_len()),
+            (3, 321, 324)
+        );
     }
 
     #[test]
@@ -107,7 +116,9 @@ mod tests {
             for flags in 0..16u8 {
                 let res = parse(&[t << 4 | flags], Protocol::V5);
                 let ok = match t {
-                    PUBLISH => flags >> 1 & 0b11 != 3 && !(flags >> 1 & 0b11 == 0 && flags & 0b1000 != 0),
+                    PUBLISH => {
+                        flags >> 1 & 0b11 != 3 && !(flags >> 1 & 0b11 == 0 && flags & 0b1000 != 0)
+                    }
                     PUBREL | SUBSCRIBE | UNSUBSCRIBE => flags == 0b0010,
                     _ => flags == 0,
                 };
@@ -118,8 +129,14 @@ mod tests {
 
     #[test]
     fn type_zero_and_v3_auth_are_invalid() {
-        assert_eq!(parse(&[0x00], Protocol::V5), Err(DecodeError::InvalidPacketType { packet_type: 0 }));
-        assert_eq!(parse(&[0xF0], Protocol::V311), Err(DecodeError::InvalidPacketType { packet_type: 15 }));
+        assert_eq!(
+            parse(&[0x00], Protocol::V5),
+            Err(DecodeError::InvalidPacketType { packet_type: 0 })
+        );
+        assert_eq!(
+            parse(&[0xF0], Protocol::V311),
+            Err(DecodeError::InvalidPacketType { packet_type: 15 })
+        );
         assert_eq!(parse(&[0xF0], Protocol::V5), Ok(None));
     }
 }

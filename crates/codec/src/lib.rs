@@ -33,10 +33,15 @@ pub fn decode(
     protocol: Protocol,
     max_packet_size: u32,
 ) -> Result<Option<Packet>, DecodeError> {
-    let Some(header) = fixed_header::parse(buf, protocol)? else { return Ok(None) };
+    let Some(header) = fixed_header::parse(buf, protocol)? else {
+        return Ok(None);
+    };
     let size = header.total_len();
     if size > max_packet_size as usize {
-        return Err(DecodeError::PacketTooLarge { size, max: max_packet_size });
+        return Err(DecodeError::PacketTooLarge {
+            size,
+            max: max_packet_size,
+        });
     }
     if buf.len() < size {
         return Ok(None);
@@ -59,7 +64,12 @@ pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result
     varint::write(buf, remaining);
     let start = buf.len();
     packet::write_body(packet, protocol, buf);
-    debug_assert_eq!(buf.len() - start, remaining, "{} body length", packet.name());
+    debug_assert_eq!(
+        buf.len() - start,
+        remaining,
+        "{} body length",
+        packet.name()
+    );
     Ok(())
 }
 

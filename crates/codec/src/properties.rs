@@ -171,8 +171,18 @@ impl PropertyContext {
             PubAck | PubRec | PubRel | PubComp | SubAck | UnsubAck => ACK,
             Subscribe => bits(&[SUBSCRIPTION_IDENTIFIER, USER_PROPERTY]),
             Unsubscribe => bits(&[USER_PROPERTY]),
-            Disconnect => bits(&[SESSION_EXPIRY_INTERVAL, SERVER_REFERENCE, REASON_STRING, USER_PROPERTY]),
-            Auth => bits(&[AUTHENTICATION_METHOD, AUTHENTICATION_DATA, REASON_STRING, USER_PROPERTY]),
+            Disconnect => bits(&[
+                SESSION_EXPIRY_INTERVAL,
+                SERVER_REFERENCE,
+                REASON_STRING,
+                USER_PROPERTY,
+            ]),
+            Auth => bits(&[
+                AUTHENTICATION_METHOD,
+                AUTHENTICATION_DATA,
+                REASON_STRING,
+                USER_PROPERTY,
+            ]),
         }
     }
 
@@ -248,22 +258,42 @@ impl Properties {
                 }
             };
         }
-        one!(payload_format_indicator, PAYLOAD_FORMAT_INDICATOR, |v| Byte(*v));
-        one!(message_expiry_interval, MESSAGE_EXPIRY_INTERVAL, |v| FourByte(*v));
+        one!(
+            payload_format_indicator,
+            PAYLOAD_FORMAT_INDICATOR,
+            |v| Byte(*v)
+        );
+        one!(message_expiry_interval, MESSAGE_EXPIRY_INTERVAL, |v| {
+            FourByte(*v)
+        });
         one!(content_type, CONTENT_TYPE, |v| Str(v));
         one!(response_topic, RESPONSE_TOPIC, |v| Str(v));
         one!(correlation_data, CORRELATION_DATA, |v| Binary(v));
         for id in &self.subscription_identifiers {
             f(SUBSCRIPTION_IDENTIFIER, VarInt(*id))?;
         }
-        one!(session_expiry_interval, SESSION_EXPIRY_INTERVAL, |v| FourByte(*v));
-        one!(assigned_client_identifier, ASSIGNED_CLIENT_IDENTIFIER, |v| Str(v));
+        one!(session_expiry_interval, SESSION_EXPIRY_INTERVAL, |v| {
+            FourByte(*v)
+        });
+        one!(
+            assigned_client_identifier,
+            ASSIGNED_CLIENT_IDENTIFIER,
+            |v| Str(v)
+        );
         one!(server_keep_alive, SERVER_KEEP_ALIVE, |v| TwoByte(*v));
         one!(authentication_method, AUTHENTICATION_METHOD, |v| Str(v));
         one!(authentication_data, AUTHENTICATION_DATA, |v| Binary(v));
-        one!(request_problem_information, REQUEST_PROBLEM_INFORMATION, |v| Byte(*v));
+        one!(
+            request_problem_information,
+            REQUEST_PROBLEM_INFORMATION,
+            |v| Byte(*v)
+        );
         one!(will_delay_interval, WILL_DELAY_INTERVAL, |v| FourByte(*v));
-        one!(request_response_information, REQUEST_RESPONSE_INFORMATION, |v| Byte(*v));
+        one!(
+            request_response_information,
+            REQUEST_RESPONSE_INFORMATION,
+            |v| Byte(*v)
+        );
         one!(response_information, RESPONSE_INFORMATION, |v| Str(v));
         one!(server_reference, SERVER_REFERENCE, |v| Str(v));
         one!(reason_string, REASON_STRING, |v| Str(v));
@@ -276,9 +306,21 @@ impl Properties {
             f(USER_PROPERTY, Pair(k, v))?;
         }
         one!(maximum_packet_size, MAXIMUM_PACKET_SIZE, |v| FourByte(*v));
-        one!(wildcard_subscription_available, WILDCARD_SUBSCRIPTION_AVAILABLE, |v| Byte(*v));
-        one!(subscription_identifier_available, SUBSCRIPTION_IDENTIFIER_AVAILABLE, |v| Byte(*v));
-        one!(shared_subscription_available, SHARED_SUBSCRIPTION_AVAILABLE, |v| Byte(*v));
+        one!(
+            wildcard_subscription_available,
+            WILDCARD_SUBSCRIPTION_AVAILABLE,
+            |v| Byte(*v)
+        );
+        one!(
+            subscription_identifier_available,
+            SUBSCRIPTION_IDENTIFIER_AVAILABLE,
+            |v| Byte(*v)
+        );
+        one!(
+            shared_subscription_available,
+            SHARED_SUBSCRIPTION_AVAILABLE,
+            |v| Byte(*v)
+        );
         Ok(())
     }
 
@@ -289,10 +331,16 @@ impl Properties {
         let mut seen = 0u64;
         self.for_each(|id, value| {
             if !ctx.allows(id) {
-                return Err(EncodeError::PropertyNotAllowed { packet: ctx.name(), id });
+                return Err(EncodeError::PropertyNotAllowed {
+                    packet: ctx.name(),
+                    id,
+                });
             }
             if seen & (1 << id) != 0 && !ctx.may_repeat(id) {
-                return Err(EncodeError::RepeatedProperty { packet: ctx.name(), id });
+                return Err(EncodeError::RepeatedProperty {
+                    packet: ctx.name(),
+                    id,
+                });
             }
             seen |= 1 << id;
             len += 1 + value.checked_len()?;
@@ -341,10 +389,16 @@ impl Properties {
             }
             let id = raw_id as u8;
             if !ctx.allows(id) {
-                return Err(DecodeError::PropertyNotAllowed { packet: ctx.name(), id });
+                return Err(DecodeError::PropertyNotAllowed {
+                    packet: ctx.name(),
+                    id,
+                });
             }
             if seen & (1 << id) != 0 && !ctx.may_repeat(id) {
-                return Err(DecodeError::DuplicateProperty { packet: ctx.name(), id });
+                return Err(DecodeError::DuplicateProperty {
+                    packet: ctx.name(),
+                    id,
+                });
             }
             seen |= 1 << id;
             props.read_value(id, &mut p)?;
@@ -356,7 +410,10 @@ impl Properties {
         let flag = |p: &mut Bytes| -> Result<u8, DecodeError> {
             match read_u8(p)? {
                 v @ (0 | 1) => Ok(v),
-                v => Err(DecodeError::InvalidPropertyValue { id, value: u32::from(v) }),
+                v => Err(DecodeError::InvalidPropertyValue {
+                    id,
+                    value: u32::from(v),
+                }),
             }
         };
         let nonzero_u16 = |p: &mut Bytes| -> Result<u16, DecodeError> {
@@ -402,8 +459,12 @@ impl Properties {
                 0 => return Err(DecodeError::InvalidPropertyValue { id, value: 0 }),
                 v => self.maximum_packet_size = Some(v),
             },
-            WILDCARD_SUBSCRIPTION_AVAILABLE => self.wildcard_subscription_available = Some(flag(p)?),
-            SUBSCRIPTION_IDENTIFIER_AVAILABLE => self.subscription_identifier_available = Some(flag(p)?),
+            WILDCARD_SUBSCRIPTION_AVAILABLE => {
+                self.wildcard_subscription_available = Some(flag(p)?)
+            }
+            SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
+                self.subscription_identifier_available = Some(flag(p)?)
+            }
             SHARED_SUBSCRIPTION_AVAILABLE => self.shared_subscription_available = Some(flag(p)?),
             _ => return Err(DecodeError::UnknownProperty { id: u32::from(id) }),
         }

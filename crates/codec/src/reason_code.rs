@@ -61,7 +61,10 @@ impl ReasonCode {
         use ReasonCode::*;
         match self {
             Success => 0,
-            UnspecifiedError | MalformedPacket | ProtocolError | ImplementationSpecificError
+            UnspecifiedError
+            | MalformedPacket
+            | ProtocolError
+            | ImplementationSpecificError
             | UnsupportedProtocolVersion => 1,
             ClientIdentifierNotValid => 2,
             BadUserNameOrPassword => 4,
@@ -143,7 +146,10 @@ impl ReasonSet {
                 0x00 | 0x80..=0x8A | 0x8C | 0x90 | 0x95 | 0x97 | 0x99..=0x9D | 0x9F
             ),
             ReasonSet::PubAck | ReasonSet::PubRec => {
-                matches!(code, 0x00 | 0x10 | 0x80 | 0x83 | 0x87 | 0x90 | 0x91 | 0x97 | 0x99)
+                matches!(
+                    code,
+                    0x00 | 0x10 | 0x80 | 0x83 | 0x87 | 0x90 | 0x91 | 0x97 | 0x99
+                )
             }
             ReasonSet::PubRel | ReasonSet::PubComp => matches!(code, 0x00 | 0x92),
             ReasonSet::SubAck => matches!(
@@ -161,10 +167,12 @@ impl ReasonSet {
 
     /// Parses a reason code byte, rejecting codes this packet may not carry (malformed).
     pub fn decode(self, code: u8) -> Result<ReasonCode, crate::DecodeError> {
-        ReasonCode::from_u8(code).filter(|_| self.allows(code)).ok_or(crate::DecodeError::InvalidReasonCode {
-            packet: self.packet_name(),
-            code,
-        })
+        ReasonCode::from_u8(code)
+            .filter(|_| self.allows(code))
+            .ok_or(crate::DecodeError::InvalidReasonCode {
+                packet: self.packet_name(),
+                code,
+            })
     }
 
     /// Checks a reason code before encoding it.
@@ -172,7 +180,10 @@ impl ReasonSet {
         if self.allows(code as u8) {
             Ok(code as u8)
         } else {
-            Err(crate::EncodeError::InvalidReasonCode { packet: self.packet_name(), code })
+            Err(crate::EncodeError::InvalidReasonCode {
+                packet: self.packet_name(),
+                code,
+            })
         }
     }
 }
@@ -211,7 +222,10 @@ mod tests {
             assert_eq!(reason.to_v3_connack(), code, "{reason:?}");
         }
         for code in 0..=5 {
-            assert_eq!(ReasonCode::from_v3_connack(code).unwrap().to_v3_connack(), code);
+            assert_eq!(
+                ReasonCode::from_v3_connack(code).unwrap().to_v3_connack(),
+                code
+            );
         }
         assert_eq!(ReasonCode::from_v3_connack(6), None);
     }

@@ -95,20 +95,35 @@ mod tests {
     #[test]
     fn binary_may_hold_anything() {
         let mut b = framed(&[0, 0xFF, 0xED, 0xA0, 0x80]);
-        assert_eq!(&read_binary(&mut b).unwrap()[..], &[0, 0xFF, 0xED, 0xA0, 0x80]);
+        assert_eq!(
+            &read_binary(&mut b).unwrap()[..],
+            &[0, 0xFF, 0xED, 0xA0, 0x80]
+        );
     }
 
     #[test]
     fn short_buffers_are_unexpected_end() {
-        assert_eq!(read_string(&mut Bytes::from_static(&[0, 3, b'a'])), Err(DecodeError::UnexpectedEnd));
-        assert_eq!(read_binary(&mut Bytes::from_static(&[0])), Err(DecodeError::UnexpectedEnd));
+        assert_eq!(
+            read_string(&mut Bytes::from_static(&[0, 3, b'a'])),
+            Err(DecodeError::UnexpectedEnd)
+        );
+        assert_eq!(
+            read_binary(&mut Bytes::from_static(&[0])),
+            Err(DecodeError::UnexpectedEnd)
+        );
     }
 
     #[test]
     fn lengths_over_65535_do_not_encode() {
         let long = "x".repeat(65_536);
-        assert_eq!(string_len(&long), Err(EncodeError::StringTooLong { len: 65_536 }));
-        assert_eq!(binary_len(long.as_bytes()), Err(EncodeError::BinaryTooLong { len: 65_536 }));
+        assert_eq!(
+            string_len(&long),
+            Err(EncodeError::StringTooLong { len: 65_536 })
+        );
+        assert_eq!(
+            binary_len(long.as_bytes()),
+            Err(EncodeError::BinaryTooLong { len: 65_536 })
+        );
         assert_eq!(string_len(&long[..65_535]), Ok(65_537));
     }
 }

@@ -49,7 +49,11 @@ pub(crate) fn len(value: usize) -> usize {
 
 /// Rejects values a Variable Byte Integer cannot carry.
 pub(crate) fn check(value: u32) -> Result<u32, EncodeError> {
-    if value > MAX { Err(EncodeError::VarIntOutOfRange { value }) } else { Ok(value) }
+    if value > MAX {
+        Err(EncodeError::VarIntOutOfRange { value })
+    } else {
+        Ok(value)
+    }
 }
 
 /// Writes `value`, which must be at most [`MAX`].
@@ -112,8 +116,14 @@ mod tests {
 
     #[test]
     fn mqtt_1_5_5_1_fifth_byte_is_rejected() {
-        assert_eq!(peek(&[0x80, 0x80, 0x80, 0x80]), Err(DecodeError::VarIntTooLong));
-        assert_eq!(peek(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]), Err(DecodeError::VarIntTooLong));
+        assert_eq!(
+            peek(&[0x80, 0x80, 0x80, 0x80]),
+            Err(DecodeError::VarIntTooLong)
+        );
+        assert_eq!(
+            peek(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            Err(DecodeError::VarIntTooLong)
+        );
     }
 
     #[test]
@@ -125,6 +135,9 @@ mod tests {
     #[test]
     fn check_rejects_above_max() {
         assert!(check(MAX).is_ok());
-        assert_eq!(check(MAX + 1), Err(EncodeError::VarIntOutOfRange { value: MAX + 1 }));
+        assert_eq!(
+            check(MAX + 1),
+            Err(EncodeError::VarIntOutOfRange { value: MAX + 1 })
+        );
     }
 }

@@ -16,8 +16,11 @@ impl Auth {
             return Ok(Auth::default());
         }
         let reason = ReasonSet::Auth.decode(read_u8(body)?)?;
-        let properties =
-            if body.is_empty() { Properties::default() } else { Properties::decode(body, PropertyContext::Auth)? };
+        let properties = if body.is_empty() {
+            Properties::default()
+        } else {
+            Properties::decode(body, PropertyContext::Auth)?
+        };
         Ok(Auth { reason, properties })
     }
 
@@ -53,7 +56,10 @@ mod tests {
         let mut buf = BytesMut::new();
         encode(&Packet::Auth(Auth::default()), Protocol::V5, &mut buf).unwrap();
         assert_eq!(&buf[..], &[0xF0, 0]);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Auth(Auth::default())));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Auth(Auth::default()))
+        );
     }
 
     #[test]
@@ -68,7 +74,10 @@ mod tests {
         };
         let mut buf = BytesMut::new();
         encode(&Packet::Auth(auth.clone()), Protocol::V5, &mut buf).unwrap();
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Auth(auth)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Auth(auth))
+        );
     }
 
     #[test]
@@ -78,7 +87,12 @@ mod tests {
             encode(&Packet::Auth(Auth::default()), Protocol::V311, &mut buf),
             Err(EncodeError::NotInProtocol { packet: "AUTH" })
         );
-        let err = decode(&mut BytesMut::from(&[0xF0, 0][..]), Protocol::V311, u32::MAX).unwrap_err();
+        let err = decode(
+            &mut BytesMut::from(&[0xF0, 0][..]),
+            Protocol::V311,
+            u32::MAX,
+        )
+        .unwrap_err();
         assert_eq!(err, DecodeError::InvalidPacketType { packet_type: 15 });
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }

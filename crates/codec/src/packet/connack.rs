@@ -20,13 +20,23 @@ impl ConnAck {
         }
         let code = read_u8(body)?;
         let (reason, properties) = if protocol.is_v5() {
-            (ReasonSet::ConnAck.decode(code)?, Properties::decode(body, PropertyContext::ConnAck)?)
+            (
+                ReasonSet::ConnAck.decode(code)?,
+                Properties::decode(body, PropertyContext::ConnAck)?,
+            )
         } else {
-            let reason = ReasonCode::from_v3_connack(code)
-                .ok_or(DecodeError::InvalidReasonCode { packet: "CONNACK", code })?;
+            let reason =
+                ReasonCode::from_v3_connack(code).ok_or(DecodeError::InvalidReasonCode {
+                    packet: "CONNACK",
+                    code,
+                })?;
             (reason, Properties::default())
         };
-        Ok(ConnAck { session_present: flags & SESSION_PRESENT != 0, reason, properties })
+        Ok(ConnAck {
+            session_present: flags & SESSION_PRESENT != 0,
+            reason,
+            properties,
+        })
     }
 
     pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
@@ -68,7 +78,13 @@ mod tests {
             (ReasonCode::Banned, 5),
             (ReasonCode::ServerBusy, 3),
         ] {
-            let buf = wire(ConnAck { reason, ..ConnAck::default() }, Protocol::V311);
+            let buf = wire(
+                ConnAck {
+                    reason,
+                    ..ConnAck::default()
+                },
+                Protocol::V311,
+            );
             assert_eq!(&buf[..], &[0x20, 2, 0, code]);
         }
     }
@@ -77,7 +93,13 @@ mod tests {
     fn v3_return_code_above_5_is_malformed() {
         let mut buf = BytesMut::from(&[0x20, 2, 0, 6][..]);
         let err = decode(&mut buf, Protocol::V311, u32::MAX).unwrap_err();
-        assert_eq!(err, DecodeError::InvalidReasonCode { packet: "CONNACK", code: 6 });
+        assert_eq!(
+            err,
+            DecodeError::InvalidReasonCode {
+                packet: "CONNACK",
+                code: 6
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
 
@@ -93,7 +115,10 @@ mod tests {
             },
         };
         let mut buf = wire(ack.clone(), Protocol::V5);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::ConnAck(ack)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::ConnAck(ack))
+        );
     }
 
     #[test]
@@ -108,10 +133,19 @@ mod tests {
     fn v5_reason_not_allowed_in_connack() {
         let mut buf = BytesMut::from(&[0x20, 3, 0, 0x8B, 0][..]);
         let err = decode(&mut buf, Protocol::V5, u32::MAX).unwrap_err();
-        assert_eq!(err, DecodeError::InvalidReasonCode { packet: "CONNACK", code: 0x8B });
+        assert_eq!(
+            err,
+            DecodeError::InvalidReasonCode {
+                packet: "CONNACK",
+                code: 0x8B
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
         let mut out = BytesMut::new();
-        let ack = ConnAck { reason: ReasonCode::ServerShuttingDown, ..ConnAck::default() };
+        let ack = ConnAck {
+            reason: ReasonCode::ServerShuttingDown,
+            ..ConnAck::default()
+        };
         assert!(encode(&Packet::ConnAck(ack), Protocol::V5, &mut out).is_err());
     }
 }

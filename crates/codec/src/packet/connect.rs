@@ -69,8 +69,16 @@ impl Connect {
         } else {
             None
         };
-        let username = if flags & USERNAME != 0 { Some(read_string(body)?) } else { None };
-        let password = if flags & PASSWORD != 0 { Some(read_binary(body)?) } else { None };
+        let username = if flags & USERNAME != 0 {
+            Some(read_string(body)?)
+        } else {
+            None
+        };
+        let password = if flags & PASSWORD != 0 {
+            Some(read_binary(body)?)
+        } else {
+            None
+        };
         Ok(Connect {
             protocol,
             clean_start: flags & CLEAN_START != 0,
@@ -152,8 +160,16 @@ impl Connect {
 }
 
 /// Properties in v5, nothing on the wire in v3.x.
-fn read_properties(body: &mut Bytes, protocol: Protocol, ctx: PropertyContext) -> Result<Properties, DecodeError> {
-    if protocol.is_v5() { Properties::decode(body, ctx) } else { Ok(Properties::default()) }
+fn read_properties(
+    body: &mut Bytes,
+    protocol: Protocol,
+    ctx: PropertyContext,
+) -> Result<Properties, DecodeError> {
+    if protocol.is_v5() {
+        Properties::decode(body, ctx)
+    } else {
+        Ok(Properties::default())
+    }
 }
 
 #[cfg(test)]
@@ -210,9 +226,15 @@ mod tests {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::ExactlyOnce,
             retain: true,
-            properties: Properties { will_delay_interval: Some(5), ..Properties::default() },
+            properties: Properties {
+                will_delay_interval: Some(5),
+                ..Properties::default()
+            },
         });
-        assert_eq!(decode_any(wire(&c)).unwrap(), Some(Packet::Connect(Box::new(c))));
+        assert_eq!(
+            decode_any(wire(&c)).unwrap(),
+            Some(Packet::Connect(Box::new(c)))
+        );
     }
 
     fn patch(c: &Connect, at: usize, byte: u8) -> BytesMut {
@@ -277,7 +299,10 @@ mod tests {
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
 
         c.protocol = Protocol::V5;
-        assert_eq!(decode_any(wire(&c)).unwrap(), Some(Packet::Connect(Box::new(c))));
+        assert_eq!(
+            decode_any(wire(&c)).unwrap(),
+            Some(Packet::Connect(Box::new(c)))
+        );
     }
 
     #[test]
@@ -288,12 +313,18 @@ mod tests {
             payload: Bytes::new(),
             qos: QoS::AtMostOnce,
             retain: false,
-            properties: Properties { session_expiry_interval: Some(1), ..Properties::default() },
+            properties: Properties {
+                session_expiry_interval: Some(1),
+                ..Properties::default()
+            },
         });
         let mut buf = BytesMut::new();
         assert_eq!(
             encode(&Packet::Connect(Box::new(c)), Protocol::V5, &mut buf),
-            Err(EncodeError::PropertyNotAllowed { packet: "CONNECT will properties", id: 0x11 })
+            Err(EncodeError::PropertyNotAllowed {
+                packet: "CONNECT will properties",
+                id: 0x11
+            })
         );
     }
 }

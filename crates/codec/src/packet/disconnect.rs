@@ -16,8 +16,11 @@ impl Disconnect {
             return Ok(Disconnect::default());
         }
         let reason = ReasonSet::Disconnect.decode(read_u8(body)?)?;
-        let properties =
-            if body.is_empty() { Properties::default() } else { Properties::decode(body, PropertyContext::Disconnect)? };
+        let properties = if body.is_empty() {
+            Properties::default()
+        } else {
+            Properties::decode(body, PropertyContext::Disconnect)?
+        };
         Ok(Disconnect { reason, properties })
     }
 
@@ -60,23 +63,45 @@ mod tests {
     #[test]
     fn short_forms() {
         assert_eq!(&wire(Disconnect::default(), Protocol::V5)[..], &[0xE0, 0]);
-        let will = Disconnect { reason: ReasonCode::DisconnectWithWillMessage, ..Disconnect::default() };
+        let will = Disconnect {
+            reason: ReasonCode::DisconnectWithWillMessage,
+            ..Disconnect::default()
+        };
         assert_eq!(&wire(will.clone(), Protocol::V5)[..], &[0xE0, 1, 0x04]);
         assert_eq!(&wire(will, Protocol::V311)[..], &[0xE0, 0]);
         let mut buf = BytesMut::from(&[0xE0, 0][..]);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Disconnect(Disconnect::default())));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Disconnect(Disconnect::default()))
+        );
     }
 
     #[test]
     fn v3_disconnect_with_a_body_is_malformed() {
-        let err = decode(&mut BytesMut::from(&[0xE0, 1, 0][..]), Protocol::V311, u32::MAX).unwrap_err();
+        let err = decode(
+            &mut BytesMut::from(&[0xE0, 1, 0][..]),
+            Protocol::V311,
+            u32::MAX,
+        )
+        .unwrap_err();
         assert_eq!(err, DecodeError::TrailingBytes { extra: 1 });
     }
 
     #[test]
     fn reason_outside_disconnect_set_is_malformed() {
-        let err = decode(&mut BytesMut::from(&[0xE0, 1, 0x84][..]), Protocol::V5, u32::MAX).unwrap_err();
-        assert_eq!(err, DecodeError::InvalidReasonCode { packet: "DISCONNECT", code: 0x84 });
+        let err = decode(
+            &mut BytesMut::from(&[0xE0, 1, 0x84][..]),
+            Protocol::V5,
+            u32::MAX,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::InvalidReasonCode {
+                packet: "DISCONNECT",
+                code: 0x84
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
 
@@ -91,6 +116,9 @@ mod tests {
             },
         };
         let mut buf = wire(d.clone(), Protocol::V5);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Disconnect(d)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Disconnect(d))
+        );
     }
 }

@@ -22,7 +22,12 @@ mod tests {
 
     #[test]
     fn ping_with_a_body_is_malformed() {
-        let err = decode(&mut BytesMut::from(&[0xC0, 1, 0][..]), Protocol::V5, u32::MAX).unwrap_err();
+        let err = decode(
+            &mut BytesMut::from(&[0xC0, 1, 0][..]),
+            Protocol::V5,
+            u32::MAX,
+        )
+        .unwrap_err();
         assert_eq!(err, DecodeError::TrailingBytes { extra: 1 });
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }

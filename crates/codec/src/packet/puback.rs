@@ -14,42 +14,57 @@ use crate::types::{Properties, Protocol, ReasonCode};
 /// Which of the four responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    PubAck,
-    PubRec,
-    PubRel,
-    PubComp,
+    Ack,
+    Rec,
+    Rel,
+    Comp,
 }
 
 impl Kind {
     fn reasons(self) -> ReasonSet {
         match self {
-            Kind::PubAck => ReasonSet::PubAck,
-            Kind::PubRec => ReasonSet::PubRec,
-            Kind::PubRel => ReasonSet::PubRel,
-            Kind::PubComp => ReasonSet::PubComp,
+            Kind::Ack => ReasonSet::PubAck,
+            Kind::Rec => ReasonSet::PubRec,
+            Kind::Rel => ReasonSet::PubRel,
+            Kind::Comp => ReasonSet::PubComp,
         }
     }
 
     fn properties(self) -> PropertyContext {
         match self {
-            Kind::PubAck => PropertyContext::PubAck,
-            Kind::PubRec => PropertyContext::PubRec,
-            Kind::PubRel => PropertyContext::PubRel,
-            Kind::PubComp => PropertyContext::PubComp,
+            Kind::Ack => PropertyContext::PubAck,
+            Kind::Rec => PropertyContext::PubRec,
+            Kind::Rel => PropertyContext::PubRel,
+            Kind::Comp => PropertyContext::PubComp,
         }
     }
 }
 
 impl PubResponse {
-    pub(crate) fn decode(kind: Kind, body: &mut Bytes, protocol: Protocol) -> Result<PubResponse, DecodeError> {
+    pub(crate) fn decode(
+        kind: Kind,
+        body: &mut Bytes,
+        protocol: Protocol,
+    ) -> Result<PubResponse, DecodeError> {
         let pkid = read_pkid(body, kind.reasons().packet_name())?;
         if !protocol.is_v5() || body.is_empty() {
-            return Ok(PubResponse { pkid, reason: ReasonCode::Success, properties: Properties::default() });
+            return Ok(PubResponse {
+                pkid,
+                reason: ReasonCode::Success,
+                properties: Properties::default(),
+            });
         }
         let reason = kind.reasons().decode(read_u8(body)?)?;
-        let properties =
-            if body.is_empty() { Properties::default() } else { Properties::decode(body, kind.properties())? };
-        Ok(PubResponse { pkid, reason, properties })
+        let properties = if body.is_empty() {
+            Properties::default()
+        } else {
+            Properties::decode(body, kind.properties())?
+        };
+        Ok(PubResponse {
+            pkid,
+            reason,
+            properties,
+        })
     }
 
     /// True when v5 can use the two-byte form.
@@ -95,13 +110,22 @@ mod tests {
 
     #[test]
     fn v5_uses_short_forms() {
-        let ok = Packet::PubAck(PubResponse { pkid: 1, ..PubResponse::default() });
+        let ok = Packet::PubAck(PubResponse {
+            pkid: 1,
+            ..PubResponse::default()
+        });
         assert_eq!(&wire(&ok, Protocol::V5)[..], &[0x40, 2, 0, 1]);
-        let not_found =
-            Packet::PubRel(PubResponse { pkid: 1, reason: ReasonCode::PacketIdentifierNotFound, ..Default::default() });
+        let not_found = Packet::PubRel(PubResponse {
+            pkid: 1,
+            reason: ReasonCode::PacketIdentifierNotFound,
+            ..Default::default()
+        });
         assert_eq!(&wire(&not_found, Protocol::V5)[..], &[0x62, 3, 0, 1, 0x92]);
         let mut buf = wire(&not_found, Protocol::V5);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(not_found));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(not_found)
+        );
     }
 
     #[test]
@@ -109,16 +133,26 @@ mod tests {
         let mut buf = BytesMut::from(&[0x70, 4, 0, 9, 0x00, 0x00][..]);
         assert_eq!(
             decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
-            Some(Packet::PubComp(PubResponse { pkid: 9, ..Default::default() }))
+            Some(Packet::PubComp(PubResponse {
+                pkid: 9,
+                ..Default::default()
+            }))
         );
     }
 
     #[test]
     fn v3_ignores_reason_and_rejects_extra_bytes() {
-        let ack = Packet::PubRec(PubResponse { pkid: 5, reason: ReasonCode::QuotaExceeded, ..Default::default() });
+        let ack = Packet::PubRec(PubResponse {
+            pkid: 5,
+            reason: ReasonCode::QuotaExceeded,
+            ..Default::default()
+        });
         assert_eq!(&wire(&ack, Protocol::V311)[..], &[0x50, 2, 0, 5]);
         let mut buf = BytesMut::from(&[0x50, 3, 0, 5, 0][..]);
-        assert_eq!(decode(&mut buf, Protocol::V311, u32::MAX), Err(DecodeError::TrailingBytes { extra: 1 }));
+        assert_eq!(
+            decode(&mut buf, Protocol::V311, u32::MAX),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
     }
 
     #[test]
@@ -133,7 +167,13 @@ mod tests {
     fn reason_not_allowed_for_pubrel_is_malformed() {
         let mut buf = BytesMut::from(&[0x62, 3, 0, 1, 0x10][..]);
         let err = decode(&mut buf, Protocol::V5, u32::MAX).unwrap_err();
-        assert_eq!(err, DecodeError::InvalidReasonCode { packet: "PUBREL", code: 0x10 });
+        assert_eq!(
+            err,
+            DecodeError::InvalidReasonCode {
+                packet: "PUBREL",
+                code: 0x10
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
 }

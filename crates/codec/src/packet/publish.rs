@@ -15,13 +15,21 @@ const RETAIN: u8 = 0b0001;
 
 impl Publish {
     /// `flags` were validated with the fixed header (QoS 3, DUP on QoS 0).
-    pub(crate) fn decode(flags: u8, body: &mut Bytes, protocol: Protocol) -> Result<Publish, DecodeError> {
+    pub(crate) fn decode(
+        flags: u8,
+        body: &mut Bytes,
+        protocol: Protocol,
+    ) -> Result<Publish, DecodeError> {
         let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::InvalidQoS)?;
         let topic = read_string(body)?;
         if topic.bytes().any(|b| b == b'+' || b == b'#') {
             return Err(DecodeError::WildcardInTopicName);
         }
-        let pkid = if qos == QoS::AtMostOnce { 0 } else { read_pkid(body, "PUBLISH")? };
+        let pkid = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            read_pkid(body, "PUBLISH")?
+        };
         let properties = if protocol.is_v5() {
             Properties::decode(body, PropertyContext::Publish)?
         } else {
@@ -82,7 +90,13 @@ mod tests {
     use crate::{Packet, ReasonCode, decode, encode};
 
     fn publish(topic: &str, qos: QoS, pkid: u16) -> Publish {
-        Publish { topic: topic.into(), qos, pkid, payload: Bytes::from_static(b"hi"), ..Publish::default() }
+        Publish {
+            topic: topic.into(),
+            qos,
+            pkid,
+            payload: Bytes::from_static(b"hi"),
+            ..Publish::default()
+        }
     }
 
     fn wire(p: &Publish, protocol: Protocol) -> BytesMut {
@@ -105,15 +119,24 @@ mod tests {
     fn payload_is_a_slice_of_the_read_buffer() {
         let mut buf = wire(&publish("t", QoS::AtMostOnce, 0), Protocol::V5);
         let base = buf.as_ptr() as usize;
-        let Some(Packet::Publish(p)) = decode(&mut buf, Protocol::V5, u32::MAX).unwrap() else { panic!() };
+        let Some(Packet::Publish(p)) = decode(&mut buf, Protocol::V5, u32::MAX).unwrap() else {
+            panic!()
+        };
         let at = p.payload.as_ptr() as usize;
-        assert_eq!(at - base, 2 + 3 + 1, "payload should point into the original allocation");
+        assert_eq!(
+            at - base,
+            2 + 3 + 1,
+            "payload should point into the original allocation"
+        );
     }
 
     #[test]
     fn mqtt_3_3_2_2_wildcard_in_publish_topic_is_0x90() {
         for topic in ["a/+", "#", "a/#/b"] {
-            let err = decode_err(wire(&publish(topic, QoS::AtMostOnce, 0), Protocol::V5), Protocol::V5);
+            let err = decode_err(
+                wire(&publish(topic, QoS::AtMostOnce, 0), Protocol::V5),
+                Protocol::V5,
+            );
             assert_eq!(err, DecodeError::WildcardInTopicName);
             assert_eq!(err.reason_code(), ReasonCode::TopicNameInvalid);
         }
@@ -125,23 +148,35 @@ mod tests {
         let err = decode_err(wire(&p, Protocol::V311), Protocol::V311);
         assert_eq!(err, DecodeError::EmptyTopicName);
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
-        assert_eq!(decode_err(wire(&p, Protocol::V5), Protocol::V5), DecodeError::EmptyTopicName);
+        assert_eq!(
+            decode_err(wire(&p, Protocol::V5), Protocol::V5),
+            DecodeError::EmptyTopicName
+        );
 
         p.properties.topic_alias = Some(3);
         let mut buf = wire(&p, Protocol::V5);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Publish(p)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Publish(p))
+        );
     }
 
     #[test]
     fn mqtt_2_2_1_3_packet_id_zero_with_qos_1_is_protocol_error() {
-        let err = decode_err(wire(&publish("t", QoS::AtLeastOnce, 0), Protocol::V311), Protocol::V311);
+        let err = decode_err(
+            wire(&publish("t", QoS::AtLeastOnce, 0), Protocol::V311),
+            Protocol::V311,
+        );
         assert_eq!(err, DecodeError::PacketIdZero { packet: "PUBLISH" });
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     }
 
     #[test]
     fn mqtt_3_3_1_4_qos_3_is_malformed() {
-        let err = decode_err(BytesMut::from(&[0x36, 5, 0, 1, b't', 0, 1][..]), Protocol::V311);
+        let err = decode_err(
+            BytesMut::from(&[0x36, 5, 0, 1, b't', 0, 1][..]),
+            Protocol::V311,
+        );
         assert_eq!(err, DecodeError::InvalidQoS);
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
@@ -156,7 +191,10 @@ mod tests {
     #[test]
     fn mqtt_3_3_2_8_topic_alias_zero_is_0x94() {
         // topic "t", property length 3, Topic Alias (0x23) = 0.
-        let err = decode_err(BytesMut::from(&[0x30, 7, 0, 1, b't', 3, 0x23, 0, 0][..]), Protocol::V5);
+        let err = decode_err(
+            BytesMut::from(&[0x30, 7, 0, 1, b't', 3, 0x23, 0, 0][..]),
+            Protocol::V5,
+        );
         assert_eq!(err, DecodeError::TopicAliasZero);
         assert_eq!(err.reason_code(), ReasonCode::TopicAliasInvalid);
     }
@@ -166,7 +204,10 @@ mod tests {
         let mut p = publish("t", QoS::ExactlyOnce, 7);
         p.properties.subscription_identifiers = vec![1, 268_435_455];
         let mut buf = wire(&p, Protocol::V5);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::Publish(p)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Publish(p))
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ const RETAIN_HANDLING_SHIFT: u8 = 4;
 impl SubOptions {
     /// Parses an options byte in `protocol`'s layout.
     pub(crate) fn decode(byte: u8, protocol: Protocol) -> Result<SubOptions, DecodeError> {
-        let reserved = if protocol.is_v5() { 0b1100_0000 } else { 0b1111_1100 };
+        let reserved = if protocol.is_v5() {
+            0b1100_0000
+        } else {
+            0b1111_1100
+        };
         if byte & reserved != 0 {
             return Err(DecodeError::SubscribeReservedBits { options: byte });
         }
@@ -56,8 +60,11 @@ impl SubOptions {
 impl Subscribe {
     pub(crate) fn decode(body: &mut Bytes, protocol: Protocol) -> Result<Subscribe, DecodeError> {
         let pkid = read_pkid(body, "SUBSCRIBE")?;
-        let properties =
-            if protocol.is_v5() { Properties::decode(body, PropertyContext::Subscribe)? } else { Properties::default() };
+        let properties = if protocol.is_v5() {
+            Properties::decode(body, PropertyContext::Subscribe)?
+        } else {
+            Properties::default()
+        };
         let mut filters = Vec::new();
         while !body.is_empty() {
             let filter = read_string(body)?;
@@ -70,7 +77,11 @@ impl Subscribe {
         if filters.is_empty() {
             return Err(DecodeError::SubscribeWithoutFilters);
         }
-        Ok(Subscribe { pkid, filters, properties })
+        Ok(Subscribe {
+            pkid,
+            filters,
+            properties,
+        })
     }
 
     pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
@@ -120,14 +131,25 @@ mod tests {
 
     #[test]
     fn v311_subscribe_decodes() {
-        let got = decode(&mut BytesMut::from(&b"\x82\x08\x00\x01\x00\x03a/b\x01"[..]), Protocol::V311, u32::MAX);
+        let got = decode(
+            &mut BytesMut::from(&b"\x82\x08\x00\x01\x00\x03a/b\x01"[..]),
+            Protocol::V311,
+            u32::MAX,
+        );
         let filter = SubscribeFilter {
             filter: "a/b".into(),
-            options: SubOptions { qos: QoS::AtLeastOnce, ..SubOptions::default() },
+            options: SubOptions {
+                qos: QoS::AtLeastOnce,
+                ..SubOptions::default()
+            },
         };
         assert_eq!(
             got.unwrap(),
-            Some(Packet::Subscribe(Subscribe { pkid: 1, filters: vec![filter], properties: Properties::default() }))
+            Some(Packet::Subscribe(Subscribe {
+                pkid: 1,
+                filters: vec![filter],
+                properties: Properties::default()
+            }))
         );
     }
 
@@ -173,18 +195,35 @@ mod tests {
     #[test]
     fn mqtt_2_2_1_3_packet_id_zero_in_subscribe_is_protocol_error() {
         let err = decode_err(b"\x82\x06\x00\x00\x00\x01t\x00", Protocol::V311);
-        assert_eq!(err, DecodeError::PacketIdZero { packet: "SUBSCRIBE" });
+        assert_eq!(
+            err,
+            DecodeError::PacketIdZero {
+                packet: "SUBSCRIBE"
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     }
 
     #[test]
     fn subscription_identifier_once_and_not_zero() {
         // Property length 4: Subscription Identifier 1 twice.
-        let err = decode_err(b"\x82\x0b\x00\x01\x04\x0b\x01\x0b\x01\x00\x01t\x00", Protocol::V5);
-        assert_eq!(err, DecodeError::DuplicateProperty { packet: "SUBSCRIBE", id: 0x0B });
+        let err = decode_err(
+            b"\x82\x0b\x00\x01\x04\x0b\x01\x0b\x01\x00\x01t\x00",
+            Protocol::V5,
+        );
+        assert_eq!(
+            err,
+            DecodeError::DuplicateProperty {
+                packet: "SUBSCRIBE",
+                id: 0x0B
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
         let err = decode_err(b"\x82\x09\x00\x01\x02\x0b\x00\x00\x01t\x00", Protocol::V5);
-        assert_eq!(err, DecodeError::InvalidPropertyValue { id: 0x0B, value: 0 });
+        assert_eq!(
+            err,
+            DecodeError::InvalidPropertyValue { id: 0x0B, value: 0 }
+        );
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     }
 }

@@ -14,14 +14,22 @@ impl UnsubAck {
     pub(crate) fn decode(body: &mut Bytes, protocol: Protocol) -> Result<UnsubAck, DecodeError> {
         let pkid = read_pkid(body, "UNSUBACK")?;
         if !protocol.is_v5() {
-            return Ok(UnsubAck { pkid, reasons: Vec::new(), properties: Properties::default() });
+            return Ok(UnsubAck {
+                pkid,
+                reasons: Vec::new(),
+                properties: Properties::default(),
+            });
         }
         let properties = Properties::decode(body, PropertyContext::UnsubAck)?;
         let mut reasons = Vec::with_capacity(body.len());
         while !body.is_empty() {
             reasons.push(ReasonSet::UnsubAck.decode(read_u8(body)?)?);
         }
-        Ok(UnsubAck { pkid, reasons, properties })
+        Ok(UnsubAck {
+            pkid,
+            reasons,
+            properties,
+        })
     }
 
     pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
@@ -50,7 +58,11 @@ mod tests {
 
     #[test]
     fn v3_writes_the_packet_id_only() {
-        let ack = UnsubAck { pkid: 3, reasons: vec![ReasonCode::Success], properties: Properties::default() };
+        let ack = UnsubAck {
+            pkid: 3,
+            reasons: vec![ReasonCode::Success],
+            properties: Properties::default(),
+        };
         let mut buf = BytesMut::new();
         encode(&Packet::UnsubAck(ack), Protocol::V311, &mut buf).unwrap();
         assert_eq!(&buf[..], &[0xB0, 2, 0, 3]);
@@ -66,6 +78,9 @@ mod tests {
         let mut buf = BytesMut::new();
         encode(&Packet::UnsubAck(ack.clone()), Protocol::V5, &mut buf).unwrap();
         assert_eq!(&buf[..], &[0xB0, 5, 0, 3, 0, 0x00, 0x11]);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).unwrap(), Some(Packet::UnsubAck(ack)));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::UnsubAck(ack))
+        );
     }
 }

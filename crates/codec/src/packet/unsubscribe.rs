@@ -11,8 +11,11 @@ use crate::types::{Properties, Protocol};
 impl Unsubscribe {
     pub(crate) fn decode(body: &mut Bytes, protocol: Protocol) -> Result<Unsubscribe, DecodeError> {
         let pkid = read_pkid(body, "UNSUBSCRIBE")?;
-        let properties =
-            if protocol.is_v5() { Properties::decode(body, PropertyContext::Unsubscribe)? } else { Properties::default() };
+        let properties = if protocol.is_v5() {
+            Properties::decode(body, PropertyContext::Unsubscribe)?
+        } else {
+            Properties::default()
+        };
         let mut filters = Vec::new();
         while !body.is_empty() {
             filters.push(read_string(body)?);
@@ -20,7 +23,11 @@ impl Unsubscribe {
         if filters.is_empty() {
             return Err(DecodeError::UnsubscribeWithoutFilters);
         }
-        Ok(Unsubscribe { pkid, filters, properties })
+        Ok(Unsubscribe {
+            pkid,
+            filters,
+            properties,
+        })
     }
 
     pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
@@ -52,7 +59,11 @@ mod tests {
 
     #[test]
     fn v311_unsubscribe_decodes() {
-        let got = decode(&mut BytesMut::from(&b"\xa2\x07\x00\x05\x00\x03a/#"[..]), Protocol::V311, u32::MAX);
+        let got = decode(
+            &mut BytesMut::from(&b"\xa2\x07\x00\x05\x00\x03a/#"[..]),
+            Protocol::V311,
+            u32::MAX,
+        );
         assert_eq!(
             got.unwrap(),
             Some(Packet::Unsubscribe(Unsubscribe {
@@ -65,7 +76,12 @@ mod tests {
 
     #[test]
     fn mqtt_3_10_3_2_unsubscribe_without_filters_is_protocol_error() {
-        let err = decode(&mut BytesMut::from(&[0xA2, 2, 0, 1][..]), Protocol::V311, u32::MAX).unwrap_err();
+        let err = decode(
+            &mut BytesMut::from(&[0xA2, 2, 0, 1][..]),
+            Protocol::V311,
+            u32::MAX,
+        )
+        .unwrap_err();
         assert_eq!(err, DecodeError::UnsubscribeWithoutFilters);
         assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     }
@@ -73,10 +89,19 @@ mod tests {
     #[test]
     fn property_not_allowed_in_unsubscribe_is_malformed() {
         // Property length 2: Subscription Identifier 1 -- allowed in SUBSCRIBE, not here.
-        let err =
-            decode(&mut BytesMut::from(&b"\xa2\x08\x00\x01\x02\x0b\x01\x00\x01t"[..]), Protocol::V5, u32::MAX)
-                .unwrap_err();
-        assert_eq!(err, DecodeError::PropertyNotAllowed { packet: "UNSUBSCRIBE", id: 0x0B });
+        let err = decode(
+            &mut BytesMut::from(&b"\xa2\x08\x00\x01\x02\x0b\x01\x00\x01t"[..]),
+            Protocol::V5,
+            u32::MAX,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::PropertyNotAllowed {
+                packet: "UNSUBSCRIBE",
+                id: 0x0B
+            }
+        );
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
 }
