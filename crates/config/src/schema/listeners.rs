@@ -1,0 +1,385 @@
+//! `listeners.{tcp,ssl,ws,wss}.<name> { ... }`: named MQTT listeners.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::reader::{self, Ctx, KeyPath, Section};
+use crate::tls::{ListenerSslOptions, read_listener_ssl};
+
+/// All MQTT listeners, by transport and then by name (usually `default`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenersConfig {
+    /// MQTT over TCP.
+    pub tcp: BTreeMap<String, ListenerConfig>,
+    /// MQTT over TLS.
+    pub ssl: BTreeMap<String, ListenerConfig>,
+    /// MQTT over WebSocket.
+    pub ws: BTreeMap<String, ListenerConfig>,
+    /// MQTT over WebSocket over TLS.
+    pub wss: BTreeMap<String, ListenerConfig>,
+}
+
+impl Default for ListenersConfig {
+    /// Without a `listeners.tcp` section: one TCP listener `default` on `0.0.0.0:1883`.
+    fn default() -> Self {
+        let mut tcp = BTreeMap::new();
+        tcp.insert(
+            "default".to_string(),
+            ListenerConfig::defaults(ListenerKind::Tcp),
+        );
+        ListenersConfig {
+            tcp,
+            ssl: BTreeMap::new(),
+            ws: BTreeMap::new(),
+            wss: BTreeMap::new(),
+        }
+    }
+}
+
+/// Transport of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// `listeners.tcp`.
+    Tcp,
+    /// `listeners.ssl`.
+    Ssl,
+    /// `listeners.ws`.
+    Ws,
+    /// `listeners.wss`.
+    Wss,
+}
+
+impl ListenerKind {
+    /// EMQX's default port for this transport.
+    pub fn default_port(self) -> u16 {
+        match self {
+            ListenerKind::Tcp => 1883,
+            ListenerKind::Ssl => 8883,
+            ListenerKind::Ws => 8083,
+            ListenerKind::Wss => 8084,
+        }
+    }
+
+    fn has_tls(self) -> bool {
+        matches!(self, ListenerKind::Ssl | ListenerKind::Wss)
+    }
+
+    fn has_websocket(self) -> bool {
+        matches!(self, ListenerKind::Ws | ListenerKind::Wss)
+    }
+}
+
+/// One MQTT listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// Whether it listens.
+    pub enable: bool,
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Concurrent connections allowed; `None` is `infinity`.
+    pub max_connections: Option<u64>,
+    /// Number of accept loops.
+    pub acceptors: u32,
+    /// Expect a HAProxy PROXY protocol header first.
+    pub proxy_protocol: bool,
+    /// Time allowed for the PROXY header.
+    pub proxy_protocol_timeout: Duration,
+    /// Prefix added to every topic of clients of this listener (placeholders allowed).
+    pub mountpoint: String,
+    /// Whether clients of this listener are authenticated.
+    pub enable_authn: bool,
+    /// Socket options.
+    pub tcp_options: TcpOptions,
+    /// TLS settings (`ssl` and `wss` listeners only).
+    pub ssl_options: Option<ListenerSslOptions>,
+    /// WebSocket settings (`ws` and `wss` listeners only).
+    pub websocket: Option<WebsocketOptions>,
+}
+
+/// `tcp_options` of a listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpOptions {
+    /// Listen backlog.
+    pub backlog: u32,
+    /// Give up a send that blocks this long.
+    pub send_timeout: Duration,
+    /// Close the connection when a send times out.
+    pub send_timeout_close: bool,
+    /// Disable Nagle's algorithm.
+    pub nodelay: bool,
+    /// Set SO_REUSEADDR.
+    pub reuseaddr: bool,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            backlog: 1024,
+            send_timeout: Duration::from_secs(15),
+            send_timeout_close: true,
+            nodelay: true,
+            reuseaddr: true,
+        }
+    }
+}
+
+/// `websocket` options of a `ws`/`wss` listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebsocketOptions {
+    /// HTTP path of the MQTT endpoint.
+    pub mqtt_path: String,
+    /// Largest WebSocket frame accepted; `None` is `infinity`.
+    pub max_frame_size: Option<u64>,
+    /// Close connections idle this long; `None` is `infinity`.
+    pub idle_timeout: Option<Duration>,
+    /// Refuse handshakes without a supported `Sec-WebSocket-Protocol`.
+    pub fail_if_no_subprotocol: bool,
+    /// Accepted subprotocols.
+    pub supported_subprotocols: Vec<String>,
+    /// Check the `Origin` header against `check_origins`.
+    pub check_origin_enable: bool,
+    /// Allow handshakes without an `Origin` header when checking.
+    pub allow_origin_absence: bool,
+    /// Allowed origins.
+    pub check_origins: Vec<String>,
+}
+
+impl Default for WebsocketOptions {
+    fn default() -> Self {
+        WebsocketOptions {
+            mqtt_path: "/mqtt".to_string(),
+            max_frame_size: None,
+            idle_timeout: Some(Duration::from_secs(7200)),
+            fail_if_no_subprotocol: true,
+            supported_subprotocols: ["mqtt", "mqtt-v3", "mqtt-v3.1.1", "mqtt-v5"]
+                .map(String::from)
+                .to_vec(),
+            check_origin_enable: false,
+            allow_origin_absence: true,
+            check_origins: vec![
+                "http://localhost:18083".to_string(),
+                "http://127.0.0.1:18083".to_string(),
+            ],
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// EMQX's defaults for a listener of `kind`.
+    pub fn defaults(kind: ListenerKind) -> Self {
+        ListenerConfig {
+            enable: true,
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), kind.default_port()),
+            max_connections: None,
+            acceptors: 16,
+            proxy_protocol: false,
+            proxy_protocol_timeout: Duration::from_secs(3),
+            mountpoint: String::new(),
+            enable_authn: true,
+            tcp_options: TcpOptions::default(),
+            ssl_options: kind.has_tls().then(ListenerSslOptions::default),
+            websocket: kind.has_websocket().then(WebsocketOptions::default),
+        }
+    }
+}
+
+fn read_listener(mut sec: Section<'_>, ctx: &mut Ctx<'_>, kind: ListenerKind) -> ListenerConfig {
+    let d = ListenerConfig::defaults(kind);
+    let enable = sec.get(ctx, "enable", d.enable, reader::boolean);
+    let bind = sec.get(ctx, "bind", d.bind, reader::bind);
+    let max_connections = sec.get(
+        ctx,
+        "max_connections",
+        d.max_connections,
+        reader::int_or_infinity(1, u64::MAX),
+    );
+    let acceptors = sec.get(
+        ctx,
+        "acceptors",
+        d.acceptors.into(),
+        reader::int_in(1, 1024),
+    ) as u32;
+    let proxy_protocol = sec.get(ctx, "proxy_protocol", d.proxy_protocol, reader::boolean);
+    let proxy_protocol_timeout = sec.get(
+        ctx,
+        "proxy_protocol_timeout",
+        d.proxy_protocol_timeout,
+        reader::duration,
+    );
+    let mountpoint = sec.get(ctx, "mountpoint", d.mountpoint, reader::string);
+    let enable_authn = sec.get(ctx, "enable_authn", d.enable_authn, |v| {
+        // EMQX also accepts `quick_deny_anonymous`, a stricter `true`.
+        if reader::is_word(v, "quick_deny_anonymous") {
+            Ok(true)
+        } else {
+            reader::boolean(v)
+        }
+    });
+    let tcp_section = sec.section(ctx, "tcp_options");
+    let tcp_options = read_tcp_options(tcp_section, ctx);
+    let ssl_options = if kind.has_tls() {
+        let s = sec.section(ctx, "ssl_options");
+        Some(read_listener_ssl(s, ctx))
+    } else {
+        None
+    };
+    let websocket = if kind.has_websocket() {
+        let s = sec.section(ctx, "websocket");
+        Some(read_websocket(s, ctx))
+    } else {
+        None
+    };
+    sec.accept(&[
+        "zone",
+        "limiter",
+        "max_conn_rate",
+        "messages_rate",
+        "bytes_rate",
+        "access_rules",
+        "authentication",
+        "bind_to_device",
+    ]);
+    sec.finish(ctx);
+    ListenerConfig {
+        enable,
+        bind,
+        max_connections,
+        acceptors,
+        proxy_protocol,
+        proxy_protocol_timeout,
+        mountpoint,
+        enable_authn,
+        tcp_options,
+        ssl_options,
+        websocket,
+    }
+}
+
+fn read_tcp_options(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> TcpOptions {
+    let d = TcpOptions::default();
+    let out = TcpOptions {
+        backlog: sec.get(ctx, "backlog", d.backlog.into(), reader::int_in(1, 1 << 20)) as u32,
+        send_timeout: sec.get(ctx, "send_timeout", d.send_timeout, reader::duration),
+        send_timeout_close: sec.get(
+            ctx,
+            "send_timeout_close",
+            d.send_timeout_close,
+            reader::boolean,
+        ),
+        nodelay: sec.get(ctx, "nodelay", d.nodelay, reader::boolean),
+        reuseaddr: sec.get(ctx, "reuseaddr", d.reuseaddr, reader::boolean),
+    };
+    sec.accept(&[
+        "active_n",
+        "recbuf",
+        "sndbuf",
+        "buffer",
+        "high_watermark",
+        "keepalive",
+    ]);
+    sec.finish(ctx);
+    out
+}
+
+fn read_websocket(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> WebsocketOptions {
+    let d = WebsocketOptions::default();
+    let out = WebsocketOptions {
+        mqtt_path: sec.get(ctx, "mqtt_path", d.mqtt_path, |v| {
+            let p = reader::string(v)?;
+            if p.starts_with('/') {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "expected a path starting with '/', found {}",
+                    reader::describe(v)
+                ))
+            }
+        }),
+        max_frame_size: sec.get(
+            ctx,
+            "max_frame_size",
+            d.max_frame_size,
+            reader::size_or_infinity,
+        ),
+        idle_timeout: sec.get(
+            ctx,
+            "idle_timeout",
+            d.idle_timeout,
+            reader::duration_or_infinity,
+        ),
+        fail_if_no_subprotocol: sec.get(
+            ctx,
+            "fail_if_no_subprotocol",
+            d.fail_if_no_subprotocol,
+            reader::boolean,
+        ),
+        supported_subprotocols: sec.get(
+            ctx,
+            "supported_subprotocols",
+            d.supported_subprotocols,
+            reader::string_list,
+        ),
+        check_origin_enable: sec.get(
+            ctx,
+            "check_origin_enable",
+            d.check_origin_enable,
+            reader::boolean,
+        ),
+        allow_origin_absence: sec.get(
+            ctx,
+            "allow_origin_absence",
+            d.allow_origin_absence,
+            reader::boolean,
+        ),
+        check_origins: sec.get(ctx, "check_origins", d.check_origins, reader::string_list),
+    };
+    sec.accept(&[
+        "mqtt_piggyback",
+        "compress",
+        "deflate_opts",
+        "proxy_address_header",
+        "proxy_port_header",
+        "validate_utf8",
+    ]);
+    sec.finish(ctx);
+    out
+}
+
+fn read_kind(
+    sec: &mut Section<'_>,
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    kind: ListenerKind,
+) -> Option<BTreeMap<String, ListenerConfig>> {
+    if !sec.has(key) {
+        sec.accept(&[key]);
+        return None;
+    }
+    let mut named = sec.section(ctx, key);
+    let mut out = BTreeMap::new();
+    let base: KeyPath = named.path().clone();
+    for (name, value) in named.entries() {
+        let path = base.key(&name);
+        if let Err(e) = crate::link::validate_link_name(&name) {
+            ctx.error(&path, format!("invalid listener name: {e}"));
+            continue;
+        }
+        let listener = read_listener(Section::new(ctx, path, Some(value)), ctx, kind);
+        out.insert(name, listener);
+    }
+    named.finish(ctx);
+    Some(out)
+}
+
+pub(crate) fn read(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> ListenersConfig {
+    let d = ListenersConfig::default();
+    let out = ListenersConfig {
+        tcp: read_kind(&mut sec, ctx, "tcp", ListenerKind::Tcp).unwrap_or(d.tcp),
+        ssl: read_kind(&mut sec, ctx, "ssl", ListenerKind::Ssl).unwrap_or_default(),
+        ws: read_kind(&mut sec, ctx, "ws", ListenerKind::Ws).unwrap_or_default(),
+        wss: read_kind(&mut sec, ctx, "wss", ListenerKind::Wss).unwrap_or_default(),
+    };
+    sec.finish(ctx);
+    out
+}
