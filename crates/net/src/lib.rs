@@ -1,1 +1,16 @@
-//! placeholder
+//! MQTT listeners and the per-connection task.
+//!
+//! `listener` accepts sockets (bounded by `max_connections`) and spawns one task per connection;
+//! `connection` turns bytes into packets and back; `connect` handles CONNECT, session takeover and
+//! resume; `channel` runs the established connection (packets in, deliveries out, keep alive, retries,
+//! flow control, topic aliases); `outbound` builds what is sent to the client. Knows the codec and
+//! core; knows nothing of configuration files, the cluster or Cluster Linking.
+
+mod channel;
+mod connect;
+mod connection;
+mod inbound;
+mod listener;
+mod outbound;
+
+pub use listener::{Listener, TcpListenerConfig};

@@ -1,0 +1,226 @@
+//! Session state: subscriptions, outbound inflight window, message queue, inbound QoS 2 state.
+//!
+//! A `SessionState` is owned by exactly one task (the connection task, which keeps running detached
+//! while a session with expiry outlives its socket). It moves whole to a new connection on takeover,
+//! together with the receiving end of its delivery channel, so routes never need rewriting.
+
+pub mod inflight;
+pub mod mqueue;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use linkmq_codec::{QoS, ReasonCode};
+use tokio::sync::mpsc;
+
+use crate::broker::Broker;
+use crate::message::ClientId;
+use crate::metrics::Counter;
+use crate::router::{Delivery, SubscriberHandle, Subscription};
+use crate::topic;
+use inflight::{Inflight, Stage};
+use mqueue::{Dropped, MQueue};
+
+/// One subscription as the session remembers it (the filter as the client sent it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubRecord {
+    /// Inner filter (without `$share/<group>/`).
+    pub filter: String,
+    pub group: Option<String>,
+    pub sub: Subscription,
+}
+
+/// The state of one MQTT session.
+#[derive(Debug)]
+pub struct SessionState {
+    pub client_id: ClientId,
+    /// Keyed by the filter exactly as subscribed (incl. `$share/g/`).
+    pub subscriptions: HashMap<String, SubRecord>,
+    pub inflight: Inflight,
+    pub mqueue: MQueue,
+    /// Inbound QoS 2 packet ids received and not yet released (PUBREL), with arrival time.
+    pub awaiting_rel: HashMap<u16, Instant>,
+    /// Session Expiry Interval in seconds currently in force.
+    pub expiry_interval: u32,
+    pub created_at_ms: u64,
+    next_pkid: u16,
+    rx: mpsc::Receiver<Delivery>,
+    handle: SubscriberHandle,
+}
+
+impl SessionState {
+    /// A fresh session with its delivery channel.
+    pub fn new(client_id: ClientId, broker: &Broker) -> SessionState {
+        let s = &broker.settings;
+        let (tx, rx) = mpsc::channel(s.session_channel_capacity.max(1));
+        broker.metrics.inc(Counter::SessionCreated);
+        SessionState {
+            handle: SubscriberHandle {
+                client_id: client_id.clone(),
+                tx,
+                online: Arc::new(AtomicBool::new(true)),
+            },
+            client_id,
+            subscriptions: HashMap::new(),
+            inflight: Inflight::default(),
+            mqueue: MQueue::new(s.max_mqueue_len, s.mqueue_store_qos0),
+            awaiting_rel: HashMap::new(),
+            expiry_interval: 0,
+            created_at_ms: crate::message::now_ms(),
+            next_pkid: 0,
+            rx,
+        }
+    }
+
+    /// The delivery channel's receiving end (the owning task selects on it).
+    pub fn receiver(&mut self) -> &mut mpsc::Receiver<Delivery> {
+        &mut self.rx
+    }
+
+    /// Marks a network connection attached or not (shared dispatch prefers online members).
+    pub fn set_online(&self, online: bool) {
+        self.handle.online.store(online, Ordering::Relaxed);
+    }
+
+    /// Adds or replaces a subscription; `filter` is as received (maybe `$share/g/f`). Returns whether
+    /// it existed before (for Retain Handling 1).
+    pub fn subscribe(
+        &mut self,
+        broker: &Broker,
+        filter: &str,
+        sub: Subscription,
+    ) -> Result<bool, ReasonCode> {
+        let (group, inner) = match topic::parse_shared(filter) {
+            Ok(Some((g, f))) => (Some(g.to_string()), f.to_string()),
+            Ok(None) => (None, filter.to_string()),
+            Err(_) => return Err(ReasonCode::TopicFilterInvalid),
+        };
+        let out = broker
+            .router
+            .subscribe(&inner, group.as_deref(), self.handle.clone(), sub);
+        self.subscriptions.insert(
+            filter.to_string(),
+            SubRecord {
+                filter: inner,
+                group,
+                sub,
+            },
+        );
+        Ok(out.existed)
+    }
+
+    /// Removes a subscription; false if there was none.
+    pub fn unsubscribe(&mut self, broker: &Broker, filter: &str) -> bool {
+        match self.subscriptions.remove(filter) {
+            Some(rec) => broker
+                .router
+                .unsubscribe(&rec.filter, rec.group.as_deref(), &self.handle),
+            None => false,
+        }
+    }
+
+    /// Queues a delivery for sending; drops expired messages and applies the queue bound (counted).
+    pub fn enqueue(&mut self, broker: &Broker, d: Delivery, online: bool) {
+        if d.msg.is_expired(Instant::now()) {
+            broker.metrics.inc(Counter::DeliveryDropped);
+            broker.metrics.inc(Counter::DeliveryDroppedExpired);
+            return;
+        }
+        if !online && d.qos == QoS::AtMostOnce && !self.mqueue.stores_qos0() {
+            broker.metrics.inc(Counter::DeliveryDropped);
+            broker.metrics.inc(Counter::DeliveryDroppedQos0Msg);
+            return;
+        }
+        if let Some(dropped) = self.mqueue.push(d) {
+            broker.metrics.inc(Counter::DeliveryDropped);
+            broker.metrics.inc(Counter::DeliveryDroppedQueueFull);
+            if let Dropped::Qos0(_) = dropped {
+                broker.metrics.inc(Counter::DeliveryDroppedQos0Msg);
+            }
+        }
+    }
+
+    /// Allocates the next free packet id for an outbound message (never 0, skips ids in flight).
+    pub fn alloc_pkid(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            self.next_pkid = self.next_pkid.wrapping_add(1);
+            if self.next_pkid == 0 {
+                self.next_pkid = 1;
+            }
+            if !self.inflight.contains(self.next_pkid) {
+                return Some(self.next_pkid);
+            }
+        }
+        None
+    }
+
+    /// Takes the next queued delivery that may be sent now, given the outbound window. QoS 0 messages
+    /// need no window. Expired ones are dropped on the way. Returns the delivery and, for QoS 1/2,
+    /// the packet id it was registered under in the inflight window.
+    pub fn next_to_send(&mut self, broker: &Broker, window: usize) -> Option<(Delivery, u16)> {
+        let now = Instant::now();
+        loop {
+            let d = self.mqueue.pop()?;
+            if d.msg.is_expired(now) {
+                broker.metrics.inc(Counter::DeliveryDropped);
+                broker.metrics.inc(Counter::DeliveryDroppedExpired);
+                continue;
+            }
+            if d.qos == QoS::AtMostOnce {
+                return Some((d, 0));
+            }
+            if self.inflight.len() >= window {
+                self.mqueue.push_front(d);
+                return None;
+            }
+            let Some(pkid) = self.alloc_pkid() else {
+                self.mqueue.push_front(d);
+                return None;
+            };
+            let stage = if d.qos == QoS::AtLeastOnce {
+                Stage::AwaitPubAck
+            } else {
+                Stage::AwaitPubRec
+            };
+            self.inflight.insert(pkid, d.clone(), stage, now);
+            return Some((d, pkid));
+        }
+    }
+
+    /// Everything a session still owes when it ends: inflight and queued messages (for shared redispatch).
+    pub fn drain_pending(&mut self) -> Vec<Delivery> {
+        let mut out: Vec<Delivery> = self
+            .inflight
+            .drain()
+            .into_iter()
+            .filter(|e| e.stage != Stage::AwaitPubComp)
+            .map(|e| e.delivery)
+            .collect();
+        out.extend(self.mqueue.drain());
+        while let Ok(d) = self.rx.try_recv() {
+            out.push(d);
+        }
+        out
+    }
+
+    /// Ends the session: removes its routes and redispatches undelivered shared-subscription messages
+    /// to other group members.
+    pub fn terminate(mut self, broker: &Broker) {
+        self.rx.close();
+        for rec in self.subscriptions.values() {
+            broker
+                .router
+                .unsubscribe(&rec.filter, rec.group.as_deref(), &self.handle);
+        }
+        for d in self.drain_pending() {
+            if d.shared.is_some() && d.qos != QoS::AtMostOnce {
+                broker
+                    .router
+                    .redispatch_shared(d, &self.client_id, &broker.metrics);
+            }
+        }
+        broker.metrics.inc(Counter::SessionTerminated);
+    }
+}

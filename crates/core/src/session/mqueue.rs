@@ -1,0 +1,137 @@
+//! The session's message queue (EMQX `mqueue`): messages waiting for an inflight slot or for the client
+//! to come back. Bounded; when full, a QoS 0 message is dropped first, else the oldest.
+
+use std::collections::VecDeque;
+
+use linkmq_codec::QoS;
+
+use crate::router::Delivery;
+
+/// Why a message was dropped on enqueue.
+#[derive(Debug, Clone)]
+pub enum Dropped {
+    /// The queue was full and this QoS 0 message (new or queued) was dropped.
+    Qos0(Box<Delivery>),
+    /// The queue was full of QoS 1/2 messages: the oldest was dropped.
+    Oldest(Box<Delivery>),
+}
+
+/// A bounded FIFO of deliveries.
+#[derive(Debug)]
+pub struct MQueue {
+    items: VecDeque<Delivery>,
+    max_len: usize,
+    store_qos0: bool,
+}
+
+impl MQueue {
+    /// A queue holding at most `max_len` messages (0 = unbounded is NOT offered; use a large number).
+    pub fn new(max_len: usize, store_qos0: bool) -> MQueue {
+        MQueue {
+            items: VecDeque::new(),
+            max_len: max_len.max(1),
+            store_qos0,
+        }
+    }
+
+    /// Whether QoS 0 messages are queued while the client is offline.
+    pub fn stores_qos0(&self) -> bool {
+        self.store_qos0
+    }
+
+    /// Appends `d`; returns what had to be dropped to stay within the bound.
+    pub fn push(&mut self, d: Delivery) -> Option<Dropped> {
+        if self.items.len() < self.max_len {
+            self.items.push_back(d);
+            return None;
+        }
+        if d.qos == QoS::AtMostOnce {
+            return Some(Dropped::Qos0(Box::new(d)));
+        }
+        if let Some(pos) = self.items.iter().position(|x| x.qos == QoS::AtMostOnce) {
+            let old = self.items.remove(pos);
+            self.items.push_back(d);
+            return old.map(|o| Dropped::Qos0(Box::new(o)));
+        }
+        let old = self.items.pop_front();
+        self.items.push_back(d);
+        old.map(|o| Dropped::Oldest(Box::new(o)))
+    }
+
+    /// Puts a message back at the front (it could not be sent now).
+    pub fn push_front(&mut self, d: Delivery) {
+        self.items.push_front(d);
+    }
+
+    /// Takes the oldest message.
+    pub fn pop(&mut self) -> Option<Delivery> {
+        self.items.pop_front()
+    }
+
+    /// Number of queued messages.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Removes and returns everything (session end: shared messages get redispatched).
+    pub fn drain(&mut self) -> Vec<Delivery> {
+        self.items.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use linkmq_codec::Properties;
+
+    use super::*;
+    use crate::message::Message;
+
+    fn d(qos: QoS, n: u8) -> Delivery {
+        let m = Message::new(
+            "p".into(),
+            "t".into(),
+            qos,
+            false,
+            Bytes::from(vec![n]),
+            Properties::default(),
+        );
+        Delivery {
+            msg: Arc::new(m),
+            qos,
+            retain: false,
+            sub_ids: vec![],
+            shared: None,
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_qos0_first_then_oldest() {
+        let mut q = MQueue::new(3, true);
+        assert!(q.push(d(QoS::AtLeastOnce, 1)).is_none());
+        assert!(q.push(d(QoS::AtMostOnce, 2)).is_none());
+        assert!(q.push(d(QoS::AtLeastOnce, 3)).is_none());
+        // full: a new QoS 1 evicts the queued QoS 0
+        match q.push(d(QoS::AtLeastOnce, 4)) {
+            Some(Dropped::Qos0(x)) => assert_eq!(x.msg.payload[0], 2),
+            other => panic!("unexpected {other:?}"),
+        }
+        // full of QoS 1: a new QoS 0 is itself dropped
+        assert!(
+            matches!(q.push(d(QoS::AtMostOnce, 5)), Some(Dropped::Qos0(x)) if x.msg.payload[0] == 5)
+        );
+        // a new QoS 1 drops the oldest
+        assert!(
+            matches!(q.push(d(QoS::AtLeastOnce, 6)), Some(Dropped::Oldest(x)) if x.msg.payload[0] == 1)
+        );
+        let order: Vec<u8> = q.drain().iter().map(|x| x.msg.payload[0]).collect();
+        assert_eq!(order, vec![3, 4, 6]);
+    }
+}

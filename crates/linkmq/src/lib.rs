@@ -1,0 +1,85 @@
+//! The linkmq node: turns a loaded configuration into a running broker (core + listeners + `$SYS`),
+//! and stops it gracefully. Used by the `linkmq` binary and by in-process integration tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use linkmq_core::{Broker, MqttSettings};
+use linkmq_net::{Listener, TcpListenerConfig};
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+mod settings;
+
+pub use settings::mqtt_settings;
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    pub broker: Arc<Broker>,
+    /// (listener name, bound address) of every MQTT listener.
+    pub listeners: Vec<(String, SocketAddr)>,
+    tracker: TaskTracker,
+}
+
+impl Node {
+    /// Starts a node from a loaded configuration.
+    pub async fn start(config: &linkmq_config::Config) -> anyhow::Result<Node> {
+        let settings = mqtt_settings(config);
+        let tcp = config
+            .listeners
+            .tcp
+            .iter()
+            .filter(|(_, l)| l.enable)
+            .map(|(name, l)| TcpListenerConfig {
+                name: format!("tcp:{name}"),
+                bind: l.bind,
+                max_connections: l.max_connections.map(|n| n as usize).unwrap_or(usize::MAX),
+            })
+            .collect();
+        Node::start_with(settings, tcp).await
+    }
+
+    /// Starts a node from core settings and listener list directly (tests).
+    pub async fn start_with(
+        settings: MqttSettings,
+        tcp: Vec<TcpListenerConfig>,
+    ) -> anyhow::Result<Node> {
+        let broker = Broker::new(settings);
+        let tracker = TaskTracker::new();
+        let mut listeners = Vec::new();
+        for cfg in tcp {
+            let name = cfg.name.clone();
+            let bind = cfg.bind;
+            let l = Listener::bind(cfg)
+                .await
+                .with_context(|| format!("listener {name}: cannot bind {bind}"))?;
+            let addr = l.local_addr()?;
+            info!(listener = %name, %addr, "MQTT listener bound");
+            listeners.push((name, addr));
+            tracker.spawn(l.run(broker.clone(), tracker.clone()));
+        }
+        tracker.spawn(linkmq_core::sys::run(broker.clone()));
+        Ok(Node {
+            broker,
+            listeners,
+            tracker,
+        })
+    }
+
+    /// The address of the first MQTT listener.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.listeners
+            .first()
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Stops accepting, tells every client (v5: DISCONNECT 0x8B) and waits for all tasks.
+    pub async fn shutdown(self) {
+        self.broker.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}

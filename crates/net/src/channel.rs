@@ -1,0 +1,346 @@
+//! An established connection: the select loop over socket, session deliveries, control requests and
+//! timers; then what happens when the socket goes (will message, detached session, expiry).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use linkmq_codec::{Connect, LastWill, ReasonCode};
+use linkmq_core::message::Message;
+use linkmq_core::metrics::Counter;
+use linkmq_core::registry::Control;
+use linkmq_core::session::SessionState;
+use linkmq_core::{Broker, ClientId};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use crate::connection::{Connection, WRITE_HIGH_WATER};
+
+/// How the connected phase ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// DISCONNECT 0x00 (or v3 DISCONNECT): the will is discarded.
+    Normal,
+    /// The socket failed, keep alive expired, a protocol error, or DISCONNECT 0x04: the will stands.
+    Abnormal(&'static str),
+    /// We must close with this v5 reason code (protocol error etc.); the will stands.
+    Error(ReasonCode, String),
+    /// Another connection took the client id.
+    TakenOver {
+        resume: bool,
+        reply: oneshot::Sender<Option<Box<SessionState>>>,
+    },
+    /// Kicked by an administrator.
+    Kicked(ReasonCode),
+    /// The broker is shutting down.
+    Shutdown,
+}
+
+/// Per-connection protocol state around the session.
+pub(crate) struct Channel {
+    pub broker: Arc<Broker>,
+    pub session: SessionState,
+    pub client_id: ClientId,
+    pub conn_id: u64,
+    pub ctl_rx: mpsc::Receiver<Control>,
+    pub will: Option<LastWill>,
+    pub keep_alive: u16,
+    /// Client → server topic aliases.
+    pub aliases_in: HashMap<u16, Arc<str>>,
+    /// Server → client topic aliases.
+    pub aliases_out: HashMap<Arc<str>, u16>,
+    /// The client's Topic Alias Maximum (0 = none).
+    pub peer_alias_max: u16,
+    /// The client's Receive Maximum: our outbound window is min(max_inflight, this).
+    pub window: usize,
+    /// Our Receive Maximum for inbound QoS 2 (v5).
+    pub receive_max_in: usize,
+}
+
+impl Channel {
+    /// The channel for a freshly accepted CONNECT.
+    pub fn new(
+        broker: Arc<Broker>,
+        session: SessionState,
+        client_id: ClientId,
+        conn_id: u64,
+        ctl_rx: mpsc::Receiver<Control>,
+        connect: &Connect,
+        keep_alive: u16,
+    ) -> Channel {
+        let peer_recv_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+        let window =
+            usize::from(broker.settings.max_inflight.max(1)).min(usize::from(peer_recv_max.max(1)));
+        let receive_max_in = usize::from(broker.settings.max_inflight.max(1));
+        Channel {
+            session,
+            client_id,
+            conn_id,
+            ctl_rx,
+            will: connect.will.clone(),
+            keep_alive,
+            aliases_in: HashMap::new(),
+            aliases_out: HashMap::new(),
+            peer_alias_max: if connect.protocol.is_v5() {
+                connect.properties.topic_alias_maximum.unwrap_or(0)
+            } else {
+                0
+            },
+            window,
+            receive_max_in,
+            broker,
+        }
+    }
+
+    /// Runs the connected phase, then the end of the connection (and the detached session, if any).
+    pub async fn run<R, W>(mut self, conn: &mut Connection<R, W>, resumed: bool)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        if resumed {
+            self.resend_inflight(conn);
+        }
+        let exit = self.connected(conn).await;
+        let broker = self.broker.clone();
+        broker.metrics.inc(Counter::ClientDisconnected);
+        info!(client_id = %self.client_id, reason = ?exit_label(&exit), "client disconnected");
+        self.session.set_online(false);
+        match exit {
+            Exit::Shutdown => {
+                conn.close_with(Some(ReasonCode::ServerShuttingDown)).await;
+                return;
+            }
+            Exit::TakenOver { resume, reply } => {
+                conn.close_with(Some(ReasonCode::SessionTakenOver)).await;
+                self.handover(resume, reply);
+                return;
+            }
+            Exit::Kicked(reason) => {
+                conn.close_with(Some(reason)).await;
+                self.publish_will();
+                self.end_session();
+                return;
+            }
+            Exit::Normal => {
+                self.will = None;
+                conn.close_with(None).await;
+            }
+            Exit::Abnormal(_) => conn.close_with(None).await,
+            Exit::Error(reason, _) => conn.close_with(Some(reason)).await,
+        }
+        self.detached().await;
+    }
+
+    /// The select loop while a socket is attached.
+    async fn connected<R, W>(&mut self, conn: &mut Connection<R, W>) -> Exit
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        let ka_timeout = (self.keep_alive > 0).then(|| {
+            Duration::from_secs_f64(
+                f64::from(self.keep_alive) * self.broker.settings.keepalive_multiplier,
+            )
+        });
+        let mut last_recv = Instant::now();
+        let retry = self.broker.settings.retry_interval;
+        let shutdown = self.broker.shutdown.clone();
+        loop {
+            // Handle whatever is already buffered, then pull queued messages into the write buffer.
+            loop {
+                match conn.try_decode() {
+                    Ok(Some(p)) => {
+                        if let Some(exit) = self.handle_packet(conn, p) {
+                            return exit;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.broker
+                            .metrics
+                            .inc(if e.reason_code() == ReasonCode::PacketTooLarge {
+                                Counter::PacketsTooLarge
+                            } else {
+                                Counter::PacketsMalformed
+                            });
+                        debug!(client_id = %self.client_id, error = %e, "bad packet");
+                        return Exit::Error(e.reason_code(), e.to_string());
+                    }
+                }
+            }
+            self.pump(conn);
+            let ka_deadline = ka_timeout.map(|t| last_recv + t);
+            let retry_at = self
+                .session
+                .inflight
+                .next_retry_at(retry)
+                .map(Instant::from_std);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Exit::Shutdown,
+                ctl = self.ctl_rx.recv() => match ctl {
+                    Some(Control::Takeover { resume, reply }) => return Exit::TakenOver { resume, reply },
+                    Some(Control::Kick { reason }) => return Exit::Kicked(reason),
+                    None => {}
+                },
+                r = conn.reader.read_buf(&mut conn.rbuf) => match r {
+                    Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),
+                    Ok(_) => last_recv = Instant::now(),
+                    Err(_) => return Exit::Abnormal("socket error"),
+                },
+                r = conn.writer.write(&conn.wbuf), if !conn.wbuf.is_empty() => match r {
+                    Ok(0) | Err(_) => return Exit::Abnormal("socket error on write"),
+                    Ok(n) => {
+                        let _ = conn.wbuf.split_to(n);
+                        if conn.wbuf.is_empty() && conn.wbuf.capacity() > 4 * WRITE_HIGH_WATER {
+                            conn.wbuf = bytes::BytesMut::with_capacity(4096);
+                        }
+                    }
+                },
+                d = self.session.receiver().recv() => {
+                    if let Some(d) = d {
+                        self.session.enqueue(&self.broker, d, true);
+                        // Drain what else is waiting, up to a batch, so one wakeup moves many messages.
+                        for _ in 0..64 {
+                            match self.session.receiver().try_recv() {
+                                Ok(d) => self.session.enqueue(&self.broker, d, true),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                _ = sleep_until_opt(ka_deadline) => {
+                    return Exit::Error(ReasonCode::KeepAliveTimeout, "keep alive timeout".into());
+                }
+                _ = sleep_until_opt(retry_at) => self.retry_due(conn),
+            }
+            if conn.wbuf.is_empty() {
+                let _ = conn.writer.flush().await;
+            }
+        }
+    }
+
+    /// After the socket: publish or schedule the will, and keep the session until it expires or is
+    /// taken over.
+    async fn detached(mut self) {
+        let expiry = self.session.expiry_interval;
+        if expiry == 0 {
+            self.publish_will();
+            self.end_session();
+            return;
+        }
+        self.broker
+            .registry
+            .set_connected(&self.client_id, self.conn_id, false);
+        let expires_at = Instant::now() + Duration::from_secs(u64::from(expiry));
+        let mut will_at = None;
+        if let Some(w) = &self.will {
+            let delay = w.properties.will_delay_interval.unwrap_or(0).min(expiry);
+            if delay == 0 {
+                self.publish_will();
+            } else {
+                will_at = Some(Instant::now() + Duration::from_secs(u64::from(delay)));
+            }
+        }
+        let shutdown = self.broker.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                ctl = self.ctl_rx.recv() => match ctl {
+                    Some(Control::Takeover { resume, reply }) => {
+                        self.handover(resume, reply);
+                        return;
+                    }
+                    Some(Control::Kick { .. }) | None => {
+                        self.publish_will();
+                        self.end_session();
+                        return;
+                    }
+                },
+                d = self.session.receiver().recv() => {
+                    if let Some(d) = d {
+                        self.session.enqueue(&self.broker, d, false);
+                    }
+                }
+                _ = sleep_until_opt(will_at) => {
+                    will_at = None;
+                    self.publish_will();
+                }
+                _ = tokio::time::sleep_until(expires_at) => {
+                    debug!(client_id = %self.client_id, "session expired");
+                    self.publish_will();
+                    self.end_session();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Gives the session to the connection that took the client id over (or discards it).
+    fn handover(mut self, resume: bool, reply: oneshot::Sender<Option<Box<SessionState>>>) {
+        // A will with a delay is cancelled by a new connection resuming the session [MQTT-3.1.3-9];
+        // otherwise it is due now.
+        let delayed = self
+            .will
+            .as_ref()
+            .is_some_and(|w| w.properties.will_delay_interval.unwrap_or(0) > 0);
+        if !(resume && delayed) {
+            self.publish_will();
+        }
+        let state = self.session;
+        if resume {
+            if let Err(Some(state)) = reply.send(Some(Box::new(state))) {
+                // The new connection is gone already: end the session here.
+                state.terminate(&self.broker);
+            }
+        } else {
+            state.terminate(&self.broker);
+            let _ = reply.send(None);
+        }
+    }
+
+    /// Ends the session here for good and releases the client id.
+    fn end_session(self) {
+        self.session.terminate(&self.broker);
+        self.broker
+            .registry
+            .unregister(&self.client_id, self.conn_id);
+    }
+
+    /// Publishes the will message, if one is pending.
+    pub(crate) fn publish_will(&mut self) {
+        let Some(w) = self.will.take() else { return };
+        let mut props = w.properties;
+        props.will_delay_interval = None;
+        let msg = Message::new(
+            self.client_id.clone(),
+            w.topic.into(),
+            w.qos,
+            w.retain,
+            w.payload,
+            props,
+        );
+        debug!(client_id = %self.client_id, topic = %msg.topic, "publishing will message");
+        self.broker.publish(Arc::new(msg));
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn exit_label(e: &Exit) -> String {
+    match e {
+        Exit::Normal => "normal".into(),
+        Exit::Abnormal(why) => (*why).into(),
+        Exit::Error(rc, why) => format!("{rc:?}: {why}"),
+        Exit::TakenOver { .. } => "taken over".into(),
+        Exit::Kicked(rc) => format!("kicked ({rc:?})"),
+        Exit::Shutdown => "shutdown".into(),
+    }
+}

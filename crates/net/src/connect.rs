@@ -1,0 +1,289 @@
+//! The CONNECT phase: validate CONNECT, take over or resume the session, answer CONNACK.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use linkmq_codec::{ConnAck, Connect, DecodeError, Packet, Properties, Protocol, QoS, ReasonCode};
+use linkmq_core::metrics::Counter;
+use linkmq_core::registry::{ClientEntry, ClientInfo, Control};
+use linkmq_core::session::SessionState;
+use linkmq_core::{ClientId, topic};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use crate::channel::Channel;
+use crate::connection::{Connection, ReadError};
+
+/// How long a takeover may take before the new connection gives up on the old session.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the whole connection: CONNECT, then the channel.
+pub(crate) async fn run<R, W>(conn: &mut Connection<R, W>)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let broker = conn.broker.clone();
+    let connect = match conn.read_packet(broker.settings.idle_timeout).await {
+        Ok(Packet::Connect(c)) => c,
+        Ok(other) => {
+            debug!(peer = %conn.peer, packet = ?packet_name(&other), "[MQTT-3.1.0-1] first packet is not CONNECT; closing");
+            return;
+        }
+        Err(ReadError::Decode(DecodeError::UnsupportedProtocol { level })) => {
+            debug!(peer = %conn.peer, level, "unsupported protocol level; CONNACK 0x84 / return code 1");
+            conn.protocol = if level == 5 {
+                Protocol::V5
+            } else {
+                Protocol::V311
+            };
+            refuse(conn, ReasonCode::UnsupportedProtocolVersion, None).await;
+            return;
+        }
+        Err(ReadError::Decode(e)) => {
+            broker.metrics.inc(Counter::PacketsMalformed);
+            debug!(peer = %conn.peer, error = %e, "malformed CONNECT; closing");
+            return;
+        }
+        Err(e) => {
+            debug!(peer = %conn.peer, error = %e, "no CONNECT");
+            return;
+        }
+    };
+    conn.protocol = connect.protocol;
+    broker.metrics.inc(Counter::PacketsConnectReceived);
+    broker.metrics.inc(Counter::ClientConnect);
+    if let Some(max) = connect.properties.maximum_packet_size {
+        conn.peer_max_packet = max;
+    }
+
+    let assigned = connect.client_id.is_empty();
+    let client_id: ClientId = match check_connect(&connect, &broker.settings) {
+        Ok(()) if assigned => {
+            format!("linkmq-{:032x}", linkmq_core::message::next_message_id()).into()
+        }
+        Ok(()) => connect.client_id.as_str().into(),
+        Err((reason, why)) => {
+            debug!(peer = %conn.peer, client_id = %connect.client_id, ?reason, why, "CONNECT refused");
+            refuse(conn, reason, Some(why)).await;
+            return;
+        }
+    };
+
+    // Session expiry: v5 from the property (capped), v3 from clean_session and the configured interval.
+    let max_expiry = broker
+        .settings
+        .session_expiry_interval
+        .as_secs()
+        .min(u64::from(u32::MAX)) as u32;
+    let (requested_expiry, expiry) = if connect.protocol.is_v5() {
+        let r = connect.properties.session_expiry_interval.unwrap_or(0);
+        (r, r.min(max_expiry))
+    } else if connect.clean_start {
+        (0, 0)
+    } else {
+        (max_expiry, max_expiry)
+    };
+
+    // Take over whoever holds this client id now [MQTT-3.1.4-3].
+    let conn_id = broker.next_conn_id();
+    let (ctl_tx, ctl_rx) = mpsc::channel::<Control>(8);
+    let info = Arc::new(ClientInfo {
+        client_id: client_id.clone(),
+        username: connect.username.clone(),
+        peer: Some(conn.peer),
+        protocol: connect.protocol,
+        keep_alive: connect.keep_alive,
+        clean_start: connect.clean_start,
+        connected_at_ms: linkmq_core::message::now_ms(),
+    });
+    let prev = broker.registry.register(ClientEntry {
+        conn_id,
+        ctl: ctl_tx,
+        info,
+        connected: true,
+    });
+    let resume = !connect.clean_start;
+    let mut old_state = None;
+    if let Some(prev) = prev {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if prev
+            .ctl
+            .send(Control::Takeover {
+                resume,
+                reply: reply_tx,
+            })
+            .await
+            .is_ok()
+            && let Ok(Ok(state)) = tokio::time::timeout(TAKEOVER_TIMEOUT, reply_rx).await
+        {
+            old_state = state;
+        }
+        broker.metrics.inc(if resume {
+            Counter::SessionTakenover
+        } else {
+            Counter::SessionDiscarded
+        });
+    }
+    let session_present = old_state.is_some();
+    let mut session = match old_state {
+        Some(s) => {
+            broker.metrics.inc(Counter::SessionResumed);
+            *s
+        }
+        None => SessionState::new(client_id.clone(), &broker),
+    };
+    session.expiry_interval = expiry;
+    session.set_online(true);
+
+    let mut props = Properties::default();
+    if connect.protocol.is_v5() {
+        let s = &broker.settings;
+        if expiry != requested_expiry {
+            props.session_expiry_interval = Some(expiry);
+        }
+        props.receive_maximum = Some(s.max_inflight.max(1));
+        if s.max_qos_allowed != QoS::ExactlyOnce {
+            props.maximum_qos = Some(s.max_qos_allowed as u8);
+        }
+        if !s.retain_available {
+            props.retain_available = Some(0);
+        }
+        props.maximum_packet_size = Some(s.max_packet_size);
+        if assigned {
+            props.assigned_client_identifier = Some(client_id.to_string());
+        }
+        props.topic_alias_maximum = Some(s.max_topic_alias);
+        if !s.wildcard_subscription {
+            props.wildcard_subscription_available = Some(0);
+        }
+        if !s.shared_subscription {
+            props.shared_subscription_available = Some(0);
+        }
+        if let Some(ka) = s.server_keepalive {
+            props.server_keep_alive = Some(ka);
+        }
+        if connect.properties.request_response_information == Some(1)
+            && !s.response_information.is_empty()
+        {
+            props.response_information = Some(s.response_information.clone());
+        }
+    }
+    let ack = Packet::ConnAck(ConnAck {
+        session_present,
+        reason: ReasonCode::Success,
+        properties: props,
+    });
+    conn.queue(&ack);
+    broker.metrics.inc(Counter::PacketsConnackSent);
+    broker.metrics.inc(Counter::ClientConnack);
+    broker.metrics.inc(Counter::ClientConnected);
+    info!(client_id = %client_id, peer = %conn.peer, proto = ?connect.protocol, session_present, "client connected");
+
+    let keep_alive = match (connect.protocol.is_v5(), broker.settings.server_keepalive) {
+        (true, Some(ka)) => ka,
+        _ => connect.keep_alive,
+    };
+    let connect = *connect;
+    let ch = Channel::new(
+        broker.clone(),
+        session,
+        client_id,
+        conn_id,
+        ctl_rx,
+        &connect,
+        keep_alive,
+    );
+    ch.run(conn, session_present).await;
+}
+
+/// Refuses a CONNECT: CONNACK with `reason` (v3 return codes mapped by the codec), then close.
+async fn refuse<R, W>(conn: &mut Connection<R, W>, reason: ReasonCode, why: Option<&'static str>)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let mut properties = Properties::default();
+    if conn.protocol.is_v5() {
+        properties.reason_string = why.map(str::to_string);
+    }
+    conn.queue(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties,
+    }));
+    conn.broker.metrics.inc(Counter::PacketsConnackError);
+    conn.close_with(None).await;
+}
+
+/// Server-side limits on CONNECT: client id, authentication method, will.
+fn check_connect(
+    c: &Connect,
+    s: &linkmq_core::MqttSettings,
+) -> Result<(), (ReasonCode, &'static str)> {
+    if c.client_id.len() > s.max_clientid_len {
+        return Err((
+            ReasonCode::ClientIdentifierNotValid,
+            "client id longer than max_clientid_len",
+        ));
+    }
+    if c.client_id.is_empty() {
+        match c.protocol {
+            Protocol::V5 => {}
+            Protocol::V311 if c.clean_start => {}
+            // [MQTT-3.1.3-8]: a zero-byte client id with CleanSession=0 is refused with return code 2.
+            _ => {
+                return Err((
+                    ReasonCode::ClientIdentifierNotValid,
+                    "[MQTT-3.1.3-8] empty client id needs a clean session",
+                ));
+            }
+        }
+    }
+    if c.properties.authentication_method.is_some() {
+        return Err((
+            ReasonCode::BadAuthenticationMethod,
+            "enhanced authentication is not configured",
+        ));
+    }
+    if let Some(w) = &c.will {
+        if w.qos > s.max_qos_allowed {
+            return Err((
+                ReasonCode::QoSNotSupported,
+                "[MQTT-3.2.2-12] will QoS above the maximum QoS",
+            ));
+        }
+        if w.retain && !s.retain_available {
+            return Err((
+                ReasonCode::RetainNotSupported,
+                "[MQTT-3.2.2-13] retained will but retain is not available",
+            ));
+        }
+        if topic::validate_topic_name(&w.topic, s.max_topic_levels).is_err() {
+            return Err((ReasonCode::TopicNameInvalid, "invalid will topic"));
+        }
+    }
+    Ok(())
+}
+
+/// A short name of a packet for logs.
+pub(crate) fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect(_) => "DISCONNECT",
+        Packet::Auth(_) => "AUTH",
+    }
+}

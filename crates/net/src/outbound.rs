@@ -1,0 +1,157 @@
+//! What goes to the client: queued messages pulled into the write buffer under the outbound window,
+//! PUBLISH built per client (topic alias, remaining expiry, subscription ids, maximum packet size),
+//! re-sends on resume and on `retry_interval`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use linkmq_codec::{Packet, Properties, Publish, QoS, ReasonCode};
+use linkmq_core::metrics::Counter;
+use linkmq_core::router::Delivery;
+use linkmq_core::session::inflight::{InflightEntry, Stage};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::channel::Channel;
+use crate::connection::{Connection, WRITE_HIGH_WATER};
+use crate::inbound::ack;
+
+impl Channel {
+    /// Moves queued messages into the write buffer while the window and the buffer allow.
+    pub(crate) fn pump<R, W>(&mut self, conn: &mut Connection<R, W>)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        while conn.wbuf.len() < WRITE_HIGH_WATER {
+            let Some((d, pkid)) = self.session.next_to_send(&self.broker, self.window) else {
+                break;
+            };
+            if !self.send_publish(conn, &d, pkid, false) && pkid != 0 {
+                // Too large for the client: act as if delivered [MQTT-3.1.2-25].
+                let stage = if d.qos == QoS::AtLeastOnce {
+                    Stage::AwaitPubAck
+                } else {
+                    Stage::AwaitPubRec
+                };
+                self.session.inflight.complete(pkid, stage);
+            }
+        }
+    }
+
+    /// Re-sends every unacknowledged message after a session resumes ([MQTT-4.4.0-1]): PUBLISH with
+    /// DUP set, or PUBREL for those already received.
+    pub(crate) fn resend_inflight<R, W>(&mut self, conn: &mut Connection<R, W>)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        let entries = self.session.inflight.all_for_resend(Instant::now());
+        self.resend(conn, entries);
+    }
+
+    /// Re-sends what has waited longer than `retry_interval`.
+    pub(crate) fn retry_due<R, W>(&mut self, conn: &mut Connection<R, W>)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        let entries = self
+            .session
+            .inflight
+            .due_for_retry(Instant::now(), self.broker.settings.retry_interval);
+        self.resend(conn, entries);
+    }
+
+    fn resend<R, W>(&mut self, conn: &mut Connection<R, W>, entries: Vec<(u16, InflightEntry)>)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        let v5 = conn.protocol.is_v5();
+        for (pkid, e) in entries {
+            match e.stage {
+                Stage::AwaitPubComp => {
+                    conn.queue(&Packet::PubRel(ack(pkid, ReasonCode::Success, v5)));
+                }
+                Stage::AwaitPubAck | Stage::AwaitPubRec => {
+                    if !self.send_publish(conn, &e.delivery, pkid, true) {
+                        self.session.inflight.complete(pkid, e.stage);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds and queues one PUBLISH. False when it could not be sent (too large, or expired).
+    fn send_publish<R, W>(
+        &mut self,
+        conn: &mut Connection<R, W>,
+        d: &Delivery,
+        pkid: u16,
+        dup: bool,
+    ) -> bool
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        let broker = self.broker.clone();
+        let metrics = &broker.metrics;
+        let now = Instant::now();
+        let msg = &d.msg;
+        let properties = if conn.protocol.is_v5() {
+            let mut p: Properties = msg.properties.clone();
+            p.message_expiry_interval = msg.remaining_expiry(now);
+            p.subscription_identifiers = d.sub_ids.clone();
+            p
+        } else {
+            Properties::default()
+        };
+        let mut publish = Publish {
+            dup,
+            qos: d.qos,
+            retain: d.retain,
+            topic: msg.topic.to_string(),
+            pkid,
+            properties,
+            payload: msg.payload.clone(),
+        };
+        if conn.peer_max_packet != u32::MAX {
+            let fits = linkmq_codec::encoded_len(&Packet::Publish(publish.clone()), conn.protocol)
+                .is_ok_and(|n| n <= conn.peer_max_packet as usize);
+            if !fits {
+                metrics.inc(Counter::DeliveryDropped);
+                metrics.inc(Counter::DeliveryDroppedTooLarge);
+                return false;
+            }
+        }
+        if self.peer_alias_max > 0 {
+            self.apply_alias(&mut publish, &msg.topic);
+        }
+        if !conn.queue(&Packet::Publish(publish)) {
+            metrics.inc(Counter::DeliveryDropped);
+            metrics.inc(Counter::DeliveryDroppedTooLarge);
+            return false;
+        }
+        metrics.inc(Counter::PacketsPublishSent);
+        metrics.inc(Counter::MessagesSent);
+        metrics.inc(Counter::MessagesDelivered);
+        metrics.inc(match d.qos {
+            QoS::AtMostOnce => Counter::MessagesQos0Sent,
+            QoS::AtLeastOnce => Counter::MessagesQos1Sent,
+            QoS::ExactlyOnce => Counter::MessagesQos2Sent,
+        });
+        true
+    }
+
+    /// Server → client topic alias: reuse a known alias (empty topic), or assign the next free one.
+    fn apply_alias(&mut self, publish: &mut Publish, topic: &Arc<str>) {
+        if let Some(alias) = self.aliases_out.get(topic) {
+            publish.properties.topic_alias = Some(*alias);
+            publish.topic.clear();
+        } else if self.aliases_out.len() < usize::from(self.peer_alias_max) {
+            let alias = self.aliases_out.len() as u16 + 1;
+            self.aliases_out.insert(topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Test harness: start real linkmq nodes on ephemeral loopback ports, in process or as the real
+//! binary, and connect clients to them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use linkmq::Node;
+use linkmq_client::{Client, ConnectOptions};
+use linkmq_core::MqttSettings;
+use linkmq_net::TcpListenerConfig;
+
+/// An in-process broker on 127.0.0.1:<ephemeral>.
+pub struct TestBroker {
+    pub node: Node,
+    pub addr: SocketAddr,
+}
+
+impl TestBroker {
+    /// Default settings, `$SYS` quiet.
+    pub async fn start() -> TestBroker {
+        TestBroker::start_with(|_| {}).await
+    }
+
+    /// Settings adjusted by `f`.
+    pub async fn start_with(f: impl FnOnce(&mut MqttSettings)) -> TestBroker {
+        TestBroker::start_full(f, usize::MAX).await
+    }
+
+    /// Settings adjusted by `f`, and a listener connection limit.
+    pub async fn start_full(
+        f: impl FnOnce(&mut MqttSettings),
+        max_connections: usize,
+    ) -> TestBroker {
+        init_tracing();
+        let mut s = MqttSettings {
+            sys_heartbeat_interval: None,
+            sys_msg_interval: None,
+            ..MqttSettings::default()
+        };
+        f(&mut s);
+        let l = TcpListenerConfig {
+            name: "tcp:default".into(),
+            bind: "127.0.0.1:0".parse().expect("addr"),
+            max_connections,
+        };
+        let node = Node::start_with(s, vec![l]).await.expect("broker starts");
+        let addr = node.mqtt_addr();
+        TestBroker { node, addr }
+    }
+
+    /// "127.0.0.1:port".
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Client options for this broker (v5, clean start).
+    pub fn opts(&self, client_id: &str) -> ConnectOptions {
+        ConnectOptions::new(self.addr(), client_id)
+    }
+
+    /// Connects a v5 client with default options.
+    pub async fn client(&self, client_id: &str) -> Client {
+        let (c, _) = Client::connect(self.opts(client_id))
+            .await
+            .expect("client connects");
+        c
+    }
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+}
+
+/// Path of the `linkmq` binary built by cargo for this test run.
+pub fn linkmq_bin() -> PathBuf {
+    let mut p = std::env::current_exe().expect("test exe path");
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    p.join(format!("linkmq{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A free TCP port on loopback (bind-and-release; fine for tests that start one process at a time).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `linkmq start` child process; killed on drop.
+pub struct BrokerProcess {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl BrokerProcess {
+    /// Writes `extra` HOCON after a minimal config with the MQTT port set, and starts the binary.
+    pub fn start(extra: &str) -> BrokerProcess {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("linkmq-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let conf = dir.join("emqx.conf");
+        let text = format!(
+            "node.name = \"linkmq-{port}@127.0.0.1\"\nnode.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:{port}\"\n{extra}\n",
+            dir.join("data").display()
+        );
+        std::fs::write(&conf, text).expect("write config");
+        let child = Command::new(linkmq_bin())
+            .args(["start", "-c"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn linkmq");
+        let p = BrokerProcess { child, port, dir };
+        p.wait_ready(Duration::from_secs(20));
+        p
+    }
+
+    fn wait_ready(&self, within: Duration) {
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("linkmq did not listen on {} within {within:?}", self.port);
+    }
+
+    /// "127.0.0.1:port".
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // The kill command rather than unsafe libc.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait linkmq")
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
