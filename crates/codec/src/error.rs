@@ -186,3 +186,88 @@ pub enum EncodeError {
     #[error("[MQTT-2.1.2] {packet} does not exist in this protocol version")]
     NotInProtocol { packet: &'static str },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_display_starts_with_its_spec_id() {
+        use DecodeError::*;
+        let all = [
+            InvalidPacketType { packet_type: 0 },
+            ReservedFlags {
+                packet_type: 6,
+                flags: 0,
+            },
+            VarIntTooLong,
+            PacketTooLarge { size: 10, max: 5 },
+            UnexpectedEnd,
+            TrailingBytes { extra: 1 },
+            InvalidUtf8,
+            NulInString,
+            UnsupportedProtocol { level: 7 },
+            ConnectReservedFlag,
+            WillQoSWithoutWill,
+            InvalidWillQoS,
+            WillRetainWithoutWill,
+            PasswordWithoutUsername,
+            ConnAckReservedFlags,
+            InvalidQoS,
+            DupWithQoS0,
+            WildcardInTopicName,
+            EmptyTopicName,
+            TopicAliasZero,
+            PacketIdZero { packet: "PUBLISH" },
+            SubscribeWithoutFilters,
+            SubscribeReservedBits { options: 0xC0 },
+            InvalidSubscriptionQoS,
+            InvalidRetainHandling,
+            NoLocalOnSharedSubscription,
+            UnsubscribeWithoutFilters,
+            InvalidReasonCode {
+                packet: "AUTH",
+                code: 1,
+            },
+            UnknownProperty { id: 0 },
+            PropertyNotAllowed {
+                packet: "AUTH",
+                id: 1,
+            },
+            DuplicateProperty {
+                packet: "AUTH",
+                id: 0x1F,
+            },
+            InvalidPropertyValue { id: 1, value: 2 },
+        ];
+        for err in all {
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("[{}] ", err.spec_id())), "{text}");
+            assert!(!err.reason_code().is_success(), "{text}");
+        }
+    }
+
+    #[test]
+    fn reason_codes_for_the_special_cases() {
+        assert_eq!(
+            DecodeError::UnsupportedProtocol { level: 2 }.reason_code(),
+            ReasonCode::UnsupportedProtocolVersion
+        );
+        assert_eq!(
+            DecodeError::PacketTooLarge { size: 2, max: 1 }.reason_code(),
+            ReasonCode::PacketTooLarge
+        );
+        assert_eq!(
+            DecodeError::WildcardInTopicName.reason_code(),
+            ReasonCode::TopicNameInvalid
+        );
+        assert_eq!(
+            DecodeError::TopicAliasZero.reason_code(),
+            ReasonCode::TopicAliasInvalid
+        );
+        assert_eq!(
+            DecodeError::DuplicateProperty { packet: "X", id: 1 }.reason_code(),
+            ReasonCode::ProtocolError
+        );
+    }
+}

@@ -471,3 +471,172 @@ impl Properties {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(props: &Properties, ctx: PropertyContext) -> Bytes {
+        props.encoded_len(ctx).unwrap();
+        let mut buf = BytesMut::new();
+        props.write(&mut buf);
+        assert_eq!(buf.len(), props.encoded_len(ctx).unwrap());
+        buf.freeze()
+    }
+
+    fn all_connack() -> Properties {
+        Properties {
+            session_expiry_interval: Some(u32::MAX),
+            assigned_client_identifier: Some("id".into()),
+            server_keep_alive: Some(30),
+            authentication_method: Some("m".into()),
+            authentication_data: Some(Bytes::from_static(b"\x00\x01")),
+            response_information: Some("r".into()),
+            server_reference: Some("s".into()),
+            reason_string: Some("why".into()),
+            receive_maximum: Some(10),
+            topic_alias_maximum: Some(0),
+            maximum_qos: Some(1),
+            retain_available: Some(0),
+            user_properties: vec![("k".into(), "v".into()), ("k".into(), "v2".into())],
+            maximum_packet_size: Some(1 << 20),
+            wildcard_subscription_available: Some(1),
+            subscription_identifier_available: Some(0),
+            shared_subscription_available: Some(1),
+            ..Properties::default()
+        }
+    }
+
+    #[test]
+    fn empty_list_is_a_single_zero() {
+        let props = Properties::default();
+        assert_eq!(&encoded(&props, PropertyContext::Publish)[..], &[0]);
+        let mut buf = Bytes::from_static(&[0, 0xAA]);
+        assert_eq!(
+            Properties::decode(&mut buf, PropertyContext::Publish),
+            Ok(Properties::default())
+        );
+        assert_eq!(&buf[..], &[0xAA]);
+    }
+
+    #[test]
+    fn every_connack_property_round_trips() {
+        let props = all_connack();
+        let mut wire = encoded(&props, PropertyContext::ConnAck);
+        assert_eq!(
+            Properties::decode(&mut wire, PropertyContext::ConnAck),
+            Ok(props)
+        );
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn message_properties_round_trip_in_publish() {
+        let props = Properties {
+            payload_format_indicator: Some(1),
+            message_expiry_interval: Some(60),
+            content_type: Some("application/json".into()),
+            response_topic: Some("reply/to".into()),
+            correlation_data: Some(Bytes::from_static(b"corr")),
+            subscription_identifiers: vec![1, 128, 16_384, 268_435_455],
+            topic_alias: Some(7),
+            ..Properties::default()
+        };
+        let mut wire = encoded(&props, PropertyContext::Publish);
+        assert_eq!(
+            Properties::decode(&mut wire, PropertyContext::Publish),
+            Ok(props)
+        );
+    }
+
+    #[test]
+    fn encode_enforces_the_allowed_set() {
+        let props = Properties {
+            topic_alias: Some(1),
+            ..Properties::default()
+        };
+        assert_eq!(
+            props.encoded_len(PropertyContext::PubAck),
+            Err(EncodeError::PropertyNotAllowed {
+                packet: "PUBACK",
+                id: TOPIC_ALIAS
+            })
+        );
+        assert!(all_connack().encoded_len(PropertyContext::Connect).is_err());
+    }
+
+    #[test]
+    fn encode_rejects_repeated_subscription_identifier_outside_publish() {
+        let props = Properties {
+            subscription_identifiers: vec![1, 2],
+            ..Properties::default()
+        };
+        assert_eq!(
+            props.encoded_len(PropertyContext::Subscribe),
+            Err(EncodeError::RepeatedProperty {
+                packet: "SUBSCRIBE",
+                id: SUBSCRIPTION_IDENTIFIER
+            })
+        );
+        assert!(props.encoded_len(PropertyContext::Publish).is_ok());
+        let too_big = Properties {
+            subscription_identifiers: vec![varint::MAX + 1],
+            ..Properties::default()
+        };
+        assert!(too_big.encoded_len(PropertyContext::Publish).is_err());
+    }
+
+    #[test]
+    fn mqtt_2_2_2_2_duplicate_property_is_protocol_error() {
+        let mut dup = Bytes::from_static(&[6, 0x13, 0, 5, 0x13, 0, 6]);
+        let err = Properties::decode(&mut dup, PropertyContext::ConnAck).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::DuplicateProperty {
+                packet: "CONNACK",
+                id: SERVER_KEEP_ALIVE
+            }
+        );
+        assert_eq!(err.reason_code(), crate::ReasonCode::ProtocolError);
+    }
+
+    #[test]
+    fn property_not_allowed_and_unknown_are_malformed() {
+        let mut wire = Bytes::from_static(&[2, PAYLOAD_FORMAT_INDICATOR, 1]);
+        let err = Properties::decode(&mut wire, PropertyContext::Connect).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::PropertyNotAllowed {
+                packet: "CONNECT",
+                id: PAYLOAD_FORMAT_INDICATOR
+            }
+        );
+        assert_eq!(err.reason_code(), crate::ReasonCode::MalformedPacket);
+        let mut wire = Bytes::from_static(&[2, 0x7F, 1]);
+        assert_eq!(
+            Properties::decode(&mut wire, PropertyContext::Connect),
+            Err(DecodeError::UnknownProperty { id: 0x7F })
+        );
+    }
+
+    #[test]
+    fn value_running_past_the_list_is_unexpected_end() {
+        // The list claims 2 bytes but Message Expiry Interval needs 4.
+        let mut wire = Bytes::from_static(&[2, MESSAGE_EXPIRY_INTERVAL, 0, 0, 0, 0]);
+        assert_eq!(
+            Properties::decode(&mut wire, PropertyContext::Publish),
+            Err(DecodeError::UnexpectedEnd)
+        );
+    }
+
+    #[test]
+    fn flags_must_be_0_or_1() {
+        for id in [MAXIMUM_QOS, RETAIN_AVAILABLE, SHARED_SUBSCRIPTION_AVAILABLE] {
+            let mut wire = Bytes::from(vec![2, id, 2]);
+            assert_eq!(
+                Properties::decode(&mut wire, PropertyContext::ConnAck),
+                Err(DecodeError::InvalidPropertyValue { id, value: 2 })
+            );
+        }
+    }
+}

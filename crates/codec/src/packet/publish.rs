@@ -49,10 +49,11 @@ impl Publish {
         })
     }
 
-    /// The low nibble of the fixed header's first byte.
+    /// The low nibble of the fixed header's first byte. DUP is never written on QoS 0
+    /// ([MQTT-3.3.1-2]), so a message downgraded to QoS 0 stays well-formed.
     pub(crate) fn flags(&self) -> u8 {
         let mut flags = (self.qos as u8) << 1;
-        if self.dup {
+        if self.dup && self.qos != QoS::AtMostOnce {
             flags |= DUP;
         }
         if self.retain {
@@ -208,6 +209,16 @@ mod tests {
             decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
             Some(Packet::Publish(p))
         );
+    }
+
+    #[test]
+    fn dup_is_not_written_on_qos_0() {
+        let mut p = publish("t", QoS::AtMostOnce, 0);
+        p.dup = true;
+        assert_eq!(wire(&p, Protocol::V311)[0], 0x30);
+        p.qos = QoS::AtLeastOnce;
+        p.pkid = 1;
+        assert_eq!(wire(&p, Protocol::V311)[0], 0x3A);
     }
 
     #[test]
