@@ -19,6 +19,7 @@ mod source;
 mod tls;
 mod topic;
 pub mod units;
+mod values;
 
 use std::path::{Path, PathBuf};
 

@@ -113,7 +113,16 @@ impl Walker<'_> {
                 continue;
             }
             let mut full = prefix.to_vec();
-            full.extend(field.key.iter().cloned());
+            for (i, seg) in field.key.iter().enumerate() {
+                full.push(seg.clone());
+                if i + 1 < field.key.len() {
+                    // `a.b.c = 1` also introduces `a` and `a.b` here, unless they already exist.
+                    self.origins
+                        .map
+                        .entry(full.clone())
+                        .or_insert_with(|| at(file, &field.pos));
+                }
+            }
             self.origins.map.insert(full.clone(), at(file, &field.pos));
             // `key += value` appends at an index we cannot know here; the key itself is enough.
             if !field.append {
