@@ -241,6 +241,9 @@ fn check_connect(
             }
         }
     }
+    if c.properties.authentication_data.is_some() && c.properties.authentication_method.is_none() {
+        return Err((ReasonCode::ProtocolError, "[MQTT-3.1.2.11.10] Authentication Data without Authentication Method"));
+    }
     if c.properties.authentication_method.is_some() {
         return Err((
             ReasonCode::BadAuthenticationMethod,

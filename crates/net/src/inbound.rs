@@ -144,6 +144,15 @@ impl Channel {
                 "[MQTT-3.2.2-14] retain is not available".into(),
             ));
         }
+        if !p.properties.subscription_identifiers.is_empty() {
+            return Some(Exit::Error(
+                ReasonCode::ProtocolError,
+                "[MQTT-3.3.4-6] a client PUBLISH must not carry a Subscription Identifier".into(),
+            ));
+        }
+        if p.properties.response_topic.as_deref().is_some_and(|t| topic::validate_topic_name(t, 0).is_err()) {
+            return Some(Exit::Error(ReasonCode::ProtocolError, "[MQTT-3.3.2-14] Response Topic must be a topic name".into()));
+        }
         // Topic alias (client → server) [MQTT-3.3.2-12].
         let topic: Arc<str> = match p.properties.topic_alias.take() {
             Some(alias) if alias == 0 || alias > s.max_topic_alias => {
@@ -157,7 +166,7 @@ impl Channel {
                 None => {
                     return Some(Exit::Error(
                         ReasonCode::ProtocolError,
-                        "[MQTT-3.3.4-?] unknown topic alias".into(),
+                        "[MQTT-3.3.2-8] topic alias not known on this connection".into(),
                     ));
                 }
             },
