@@ -395,6 +395,11 @@ fn syntax_error_names_file_and_line() {
     let msg = err.to_string();
     assert!(msg.starts_with("etc/emqx.conf:"), "{msg}");
     assert!(msg.contains("syntax error"), "{msg}");
+    let err = parse_str("node.name = emqx@127.0.0.1\n", "etc/emqx.conf", &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "etc/emqx.conf:1:17: syntax error: unexpected character: '@' (quote values such as node names: name = \"emqx@127.0.0.1\")"
+    );
     let err = parse_str("a = {\n  b = \n}\n", "x.conf", &[]).unwrap_err();
     assert_eq!(err.to_string(), "x.conf:3:1: syntax error: expected value");
 }

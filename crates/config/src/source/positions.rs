@@ -83,13 +83,19 @@ pub(crate) fn at(file: &str, pos: &Pos) -> Location {
 
 /// Parses HOCON text into its syntax tree, reporting syntax errors against `file`.
 pub(crate) fn parse_ast(file: &str, text: &str) -> Result<AstNode, ConfigError> {
-    let syntax = |e: hocon::ParseError| ConfigError::Syntax {
-        location: Location::File {
-            file: file.to_string(),
-            line: e.line,
-            col: e.col,
-        },
-        message: e.message,
+    let syntax = |e: hocon::ParseError| {
+        let mut message = e.message;
+        if message.contains("'@'") {
+            message.push_str(" (quote values such as node names: name = \"emqx@127.0.0.1\")");
+        }
+        ConfigError::Syntax {
+            location: Location::File {
+                file: file.to_string(),
+                line: e.line,
+                col: e.col,
+            },
+            message,
+        }
     };
     let tokens = hocon::tokenize(text).map_err(syntax)?;
     hocon::parser::parse_tokens(&tokens).map_err(syntax)
