@@ -1,0 +1,236 @@
+//! Interop with a client nobody here wrote: Eclipse paho-mqtt (Python, 2.x) over MQTT 3.1.1 and 5.
+//!
+//! Each test starts an in-process broker and runs one scenario of `tests/interop/paho_scenarios.py`
+//! against it; the script prints one line per observation and the test asserts the exact lines.
+//! python3 with paho-mqtt is required (`.ci/run` installs it): without it these tests fail, loudly.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use linkmq_tests::TestBroker;
+
+/// Upper bound for one scenario (they take well under 3 s).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/paho_scenarios.py")
+}
+
+/// Panics with instructions when python3 or paho-mqtt 2.x is missing.
+fn require_paho() {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let check = CHECK.get_or_init(|| {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import paho.mqtt, paho.mqtt.client as c; c.CallbackAPIVersion; print(paho.mqtt.__version__)",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run python3: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "python3 cannot import paho-mqtt 2.x: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    });
+    if let Err(e) = check {
+        panic!(
+            "paho interop tests need python3 with paho-mqtt >= 2.0 ({e}); \
+             install it with `python3 -m pip install paho-mqtt` (`bash .ci/run` does)"
+        );
+    }
+}
+
+/// Runs `scenario` at protocol `version` ("311" or "5") against `b`; returns stdout lines after
+/// asserting the script exited 0 and ended with "DONE".
+async fn paho(b: &TestBroker, scenario: &str, version: &str) -> Vec<String> {
+    require_paho();
+    let run = tokio::process::Command::new("python3")
+        .arg("-u")
+        .arg(script())
+        .args([scenario, &b.addr.port().to_string(), version])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("paho {scenario} v{version} did not finish in {SCRIPT_TIMEOUT:?}")
+        })
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "paho {scenario} v{version} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        out.status
+    );
+    let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.pop().as_deref(),
+        Some("DONE"),
+        "paho {scenario} v{version} did not complete:\n{stdout}{stderr}"
+    );
+    lines
+}
+
+fn expected(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| l.to_string()).collect()
+}
+
+// ---- publish / subscribe at QoS 0, 1, 2 ----
+
+/// Delivered QoS is min(publish QoS, granted QoS) ([MQTT-3.8.4-8] / v5 3.8.4).
+fn pubsub_expectation(v: &str) -> Vec<String> {
+    let t = format!("interop/v{v}/pubsub");
+    expected(&[
+        &format!("RECV {t} qos=0 retain=0 payload=q0"),
+        &format!("RECV {t} qos=1 retain=0 payload=q1"),
+        &format!("RECV {t} qos=2 retain=0 payload=q2"),
+        &format!("LOW RECV {t} qos=0 retain=0 payload=q2-to-low"),
+        &format!("HIGH RECV {t} qos=2 retain=0 payload=q2-to-low"),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v311_pub_sub_at_qos_0_1_2_with_downgrade() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "pubsub", "311").await, pubsub_expectation("311"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_pub_sub_at_qos_0_1_2_with_downgrade() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "pubsub", "5").await, pubsub_expectation("5"));
+}
+
+// ---- retained messages ----
+
+/// New subscriptions get the retained message with RETAIN=1, established ones with RETAIN=0
+/// ([MQTT-3.3.1-8], [MQTT-3.3.1-9]); a newer retained message replaces the old ([MQTT-3.3.1-5]);
+/// an empty retained payload clears it ([MQTT-3.3.1-10]).
+fn retained_expectation(v: &str) -> Vec<String> {
+    let t = format!("interop/v{v}/retained");
+    expected(&[
+        &format!("NEW RECV {t} qos=1 retain=1 payload=kept-1"),
+        &format!("LIVE RECV {t} qos=1 retain=0 payload=kept-2"),
+        &format!("NEW RECV {t} qos=1 retain=1 payload=kept-2"),
+        "ONE_RETAINED",
+        "CLEARED",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v311_retained_set_replaced_and_cleared() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        paho(&b, "retained", "311").await,
+        retained_expectation("311")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_retained_set_replaced_and_cleared() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "retained", "5").await, retained_expectation("5"));
+}
+
+// ---- will ----
+
+/// The will is published when the network connection closes without DISCONNECT ([MQTT-3.1.2-8])
+/// and discarded after a normal DISCONNECT ([MQTT-3.1.2-10]).
+fn will_expectation(v: &str) -> Vec<String> {
+    expected(&[
+        &format!("RECV interop/v{v}/will qos=1 retain=0 payload=rude-will"),
+        "NO_MORE",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v311_will_on_abnormal_close_only() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "will", "311").await, will_expectation("311"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_will_on_abnormal_close_only() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "will", "5").await, will_expectation("5"));
+}
+
+// ---- shared subscriptions ----
+
+/// Each message to a `$share/g/...` group goes to exactly one member, and both members get some
+/// (default strategy round_robin: an even split).
+async fn shared(v: &str) {
+    let b = TestBroker::start().await;
+    let lines = paho(&b, "shared", v).await;
+    assert_eq!(lines, expected(&["SHARED a=5 b=5 total=10 distinct=10"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v311_shared_subscription_splits_round_robin() {
+    shared("311").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_shared_subscription_splits_round_robin() {
+    shared("5").await;
+}
+
+// ---- topic alias (v5) ----
+
+/// A publisher sets, uses and re-maps Topic Alias 1; the subscriber (which asked for no aliases)
+/// gets full topic names (v5 3.3.2.3.4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_topic_alias_set_used_and_remapped() {
+    let b = TestBroker::start_with(|s| s.max_topic_alias = 10).await;
+    assert_eq!(
+        paho(&b, "alias", "5").await,
+        expected(&[
+            "ALIAS_MAX 10",
+            "RECV interop/alias/x qos=1 retain=0 payload=a1",
+            "RECV interop/alias/x qos=1 retain=0 payload=a2",
+            "RECV interop/alias/y qos=0 retain=0 payload=a3",
+            "RECV interop/alias/y qos=1 retain=0 payload=a4",
+        ])
+    );
+}
+
+// ---- session resume ----
+
+/// clean_start=0 resumes the session (session present, [MQTT-3.2.2-2]); QoS 1/2 messages queued
+/// while offline arrive, and the subscription is still in place.
+fn session_expectation(v: &str) -> Vec<String> {
+    let t = format!("interop/v{v}/session");
+    let mut e = expected(&[
+        "FIRST session_present=0",
+        "RESUMED session_present=1",
+        &format!("RECV {t} qos=1 retain=0 payload=offline-1"),
+        &format!("RECV {t} qos=2 retain=0 payload=offline-2"),
+        &format!("RECV {t} qos=1 retain=0 payload=live"),
+    ]);
+    if v == "5" {
+        // A session with Session Expiry Interval 1 s is gone 1.6 s after its disconnect.
+        e.push("EXPIRED session_present=0".into());
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v311_clean_session_0_resumes_with_queued_messages() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "session", "311").await, session_expectation("311"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_v5_clean_start_0_with_expiry_resumes_then_expires() {
+    let b = TestBroker::start().await;
+    assert_eq!(paho(&b, "session", "5").await, session_expectation("5"));
+}
