@@ -11,7 +11,7 @@ pub fn mqtt_settings(cfg: &linkmq_config::Config) -> MqttSettings {
         max_packet_size: m.max_packet_size.min(u64::from(u32::MAX)) as u32,
         max_clientid_len: m.max_clientid_len as usize,
         max_topic_levels: m.max_topic_levels as usize,
-        max_qos_allowed: QoS::from_u8(m.max_qos_allowed as u8).unwrap_or(QoS::ExactlyOnce),
+        max_qos_allowed: QoS::from_u8(m.max_qos_allowed).unwrap_or(QoS::ExactlyOnce),
         max_topic_alias: m.max_topic_alias,
         retain_available: m.retain_available,
         wildcard_subscription: m.wildcard_subscription,
