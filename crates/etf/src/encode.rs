@@ -1,0 +1,127 @@
+//! [`Term`] → bytes, in the tags Erlang itself writes (so plain output is byte-identical to
+//! `term_to_binary/1` of OTP 26+ for the same term and map order).
+
+use std::io::Write;
+
+use crate::{Atom, Term, VERSION, tag};
+
+/// `term_to_binary(T)`.
+pub fn encode(term: &Term) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    write_term(&mut out, term);
+    out
+}
+
+/// `term_to_binary(T, [compressed])`: zlib at Erlang's default level 6, or the plain encoding when
+/// compressing would not make it smaller (as Erlang does).
+pub fn encode_compressed(term: &Term) -> Vec<u8> {
+    let plain = encode(term);
+    let body = &plain[1..];
+    let Ok(size) = u32::try_from(body.len()) else {
+        return plain;
+    };
+    let mut out = Vec::with_capacity(plain.len());
+    out.extend_from_slice(&[VERSION, tag::COMPRESSED]);
+    out.extend_from_slice(&size.to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::new(6));
+    // Writing into a Vec cannot fail.
+    let compressed = z.write_all(body).and_then(|()| z.finish());
+    match compressed {
+        Ok(out) if out.len() < plain.len() => out,
+        _ => plain,
+    }
+}
+
+fn write_term(out: &mut Vec<u8>, term: &Term) {
+    match term {
+        Term::Atom(a) => write_atom(out, a),
+        Term::Int(v) => write_int(out, i128::from(*v)),
+        Term::BigInt(v) => write_int(out, *v),
+        Term::Binary(b) => {
+            out.push(tag::BINARY);
+            out.extend_from_slice(&len32(b.len()).to_be_bytes());
+            out.extend_from_slice(b);
+        }
+        Term::Tuple(items) => {
+            match u8::try_from(items.len()) {
+                Ok(n) => out.extend_from_slice(&[tag::SMALL_TUPLE, n]),
+                Err(_) => {
+                    out.push(tag::LARGE_TUPLE);
+                    out.extend_from_slice(&len32(items.len()).to_be_bytes());
+                }
+            }
+            items.iter().for_each(|t| write_term(out, t));
+        }
+        Term::List(items) if items.is_empty() => out.push(tag::NIL),
+        Term::List(items) => match string_ext(items) {
+            // As Erlang does: a short list of bytes is a STRING_EXT.
+            Some(bytes) => {
+                out.push(tag::STRING);
+                out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+                out.extend_from_slice(&bytes);
+            }
+            None => {
+                out.push(tag::LIST);
+                out.extend_from_slice(&len32(items.len()).to_be_bytes());
+                items.iter().for_each(|t| write_term(out, t));
+                out.push(tag::NIL);
+            }
+        },
+        Term::Map(pairs) => {
+            out.push(tag::MAP);
+            out.extend_from_slice(&len32(pairs.len()).to_be_bytes());
+            for (k, v) in pairs {
+                write_term(out, k);
+                write_term(out, v);
+            }
+        }
+    }
+}
+
+/// The bytes of a list Erlang would write as STRING_EXT: at most 65535 integers, each 0..=255.
+fn string_ext(items: &[Term]) -> Option<Vec<u8>> {
+    if items.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    items
+        .iter()
+        .map(|t| match t {
+            Term::Int(v) => u8::try_from(*v).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Lengths past `u32` cannot be expressed in the format; such terms are far beyond any `$LINK` payload.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).expect("term element count exceeds the external format's u32 limit")
+}
+
+fn write_atom(out: &mut Vec<u8>, atom: &Atom) {
+    let name = atom.as_str().as_bytes();
+    match u8::try_from(name.len()) {
+        Ok(n) => out.extend_from_slice(&[tag::SMALL_ATOM_UTF8, n]),
+        Err(_) => {
+            out.push(tag::ATOM_UTF8);
+            let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    let n = name.len().min(usize::from(u16::MAX));
+    out.extend_from_slice(&name[..n]);
+}
+
+fn write_int(out: &mut Vec<u8>, v: i128) {
+    if let Ok(small) = u8::try_from(v) {
+        out.extend_from_slice(&[tag::SMALL_INTEGER, small]);
+    } else if let Ok(int) = i32::try_from(v) {
+        out.push(tag::INTEGER);
+        out.extend_from_slice(&int.to_be_bytes());
+    } else {
+        let magnitude = v.unsigned_abs();
+        let digits = magnitude.to_le_bytes();
+        let n = digits.iter().rposition(|&d| d != 0).map_or(0, |i| i + 1);
+        out.extend_from_slice(&[tag::SMALL_BIG, n as u8, u8::from(v < 0)]);
+        out.extend_from_slice(&digits[..n]);
+    }
+}
