@@ -97,18 +97,23 @@ fn len32(n: usize) -> u32 {
     u32::try_from(n).expect("term element count exceeds the external format's u32 limit")
 }
 
+/// Atoms are written as UTF-8 (SMALL_ATOM_UTF8_EXT, or ATOM_UTF8_EXT past 255 bytes); a name longer
+/// than the format's 65535 bytes (which no decoded atom can have) is cut at a character boundary.
 fn write_atom(out: &mut Vec<u8>, atom: &Atom) {
-    let name = atom.as_str().as_bytes();
+    let mut name = atom.as_str();
+    let mut end = name.len().min(usize::from(u16::MAX));
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name = &name[..end];
     match u8::try_from(name.len()) {
         Ok(n) => out.extend_from_slice(&[tag::SMALL_ATOM_UTF8, n]),
         Err(_) => {
             out.push(tag::ATOM_UTF8);
-            let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
-            out.extend_from_slice(&n.to_be_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_be_bytes());
         }
     }
-    let n = name.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&name[..n]);
+    out.extend_from_slice(name.as_bytes());
 }
 
 fn write_int(out: &mut Vec<u8>, v: i128) {
@@ -123,5 +128,44 @@ fn write_int(out: &mut Vec<u8>, v: i128) {
         let n = digits.iter().rposition(|&d| d != 0).map_or(0, |i| i + 1);
         out.extend_from_slice(&[tag::SMALL_BIG, n as u8, u8::from(v < 0)]);
         out.extend_from_slice(&digits[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DecodeOptions, decode_with};
+
+    #[test]
+    fn integers_use_the_narrowest_tag_erlang_uses() {
+        assert_eq!(encode(&Term::int(255)), [131, 97, 255]);
+        assert_eq!(encode(&Term::int(-1)), [131, 98, 255, 255, 255, 255]);
+        assert_eq!(
+            encode(&Term::int(1i64 << 31)),
+            [131, 110, 4, 0, 0, 0, 0, 128]
+        );
+        assert_eq!(
+            encode(&Term::int(-(1i64 << 40))),
+            [131, 110, 6, 1, 0, 0, 0, 0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn long_and_multibyte_atoms_use_atom_utf8_ext() {
+        let long = Atom::Other("é".repeat(200));
+        let bytes = encode(&Term::Atom(long.clone()));
+        assert_eq!(bytes[..4], [131, 118, 1, 144]);
+        let opts = DecodeOptions {
+            max_other_atom_len: 400,
+            ..DecodeOptions::lenient()
+        };
+        assert_eq!(decode_with(&bytes, opts).unwrap(), Term::Atom(long));
+        let huge = Atom::Other("é".repeat(40_000));
+        let bytes = encode(&Term::Atom(huge));
+        assert_eq!(
+            bytes[2..4],
+            65534u16.to_be_bytes(),
+            "cut at a character boundary"
+        );
     }
 }
