@@ -24,7 +24,7 @@ pub struct MqttSettings {
     pub max_inflight: u16,
     /// Re-send interval for unacknowledged outbound QoS 1/2 messages.
     pub retry_interval: Duration,
-    /// Inbound QoS 2 messages awaiting PUBREL; beyond it PUBREC 0x93 / disconnect.
+    /// Inbound QoS 2 messages awaiting PUBREL; one more is dropped with DISCONNECT 0x93 (as EMQX).
     pub max_awaiting_rel: usize,
     pub await_rel_timeout: Duration,
     /// Upper bound for a client's Session Expiry Interval.

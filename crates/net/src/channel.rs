@@ -178,6 +178,7 @@ impl Channel {
                 .inflight
                 .next_retry_at(retry)
                 .map(Instant::from_std);
+            let rel_expiry_at = self.next_awaiting_rel_expiry();
             tokio::select! {
                 _ = shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv() => match ctl {
@@ -215,6 +216,7 @@ impl Channel {
                     return Exit::Error(ReasonCode::KeepAliveTimeout, "keep alive timeout".into());
                 }
                 _ = sleep_until_opt(retry_at) => self.retry_due(conn),
+                _ = sleep_until_opt(rel_expiry_at) => self.expire_awaiting_rel(),
             }
             if conn.wbuf.is_empty() {
                 let _ = conn.writer.flush().await;
@@ -307,6 +309,34 @@ impl Channel {
         self.broker
             .registry
             .unregister(&self.client_id, self.conn_id);
+    }
+
+    /// When the oldest inbound QoS 2 message awaiting PUBREL times out (`await_rel_timeout`; zero = never).
+    fn next_awaiting_rel_expiry(&self) -> Option<Instant> {
+        let timeout = self.broker.settings.await_rel_timeout;
+        if timeout.is_zero() {
+            return None;
+        }
+        let oldest = self.session.awaiting_rel.values().min()?;
+        oldest.checked_add(timeout).map(Instant::from_std)
+    }
+
+    /// Forgets inbound QoS 2 packet ids whose PUBREL did not come within `await_rel_timeout`
+    /// (EMQX: `messages.dropped.await_pubrel_timeout`); a later PUBREL gets PUBCOMP 0x92.
+    fn expire_awaiting_rel(&mut self) {
+        let timeout = self.broker.settings.await_rel_timeout;
+        let now = std::time::Instant::now();
+        let before = self.session.awaiting_rel.len();
+        self.session
+            .awaiting_rel
+            .retain(|_, at| now.saturating_duration_since(*at) < timeout);
+        let expired = before - self.session.awaiting_rel.len();
+        if expired > 0 {
+            self.broker
+                .metrics
+                .add(Counter::MessagesDroppedAwaitPubrelTimeout, expired as u64);
+            debug!(client_id = %self.client_id, expired, "awaiting PUBREL timed out");
+        }
     }
 
     /// Publishes the will message, if one is pending.

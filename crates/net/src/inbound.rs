@@ -207,9 +207,12 @@ impl Channel {
                 ));
             }
             if self.session.awaiting_rel.len() >= s.max_awaiting_rel.max(1) {
+                // Like EMQX: drop it and disconnect with 0x93 (no PUBREC may carry 0x93).
                 self.broker.metrics.inc(Counter::MessagesDropped);
-                self.queue_pub_ack(conn, p.qos, p.pkid, ReasonCode::ReceiveMaximumExceeded);
-                return None;
+                return Some(Exit::Error(
+                    ReasonCode::ReceiveMaximumExceeded,
+                    "more QoS 2 publishes awaiting PUBREL than max_awaiting_rel".into(),
+                ));
             }
             self.session.awaiting_rel.insert(p.pkid, Instant::now());
         }
