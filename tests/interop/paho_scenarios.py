@@ -189,8 +189,13 @@ def scenario_will(port, v):
     polite = Conn(port, v, f"paho-polite-{v}", will=(topic, "polite-will", 1))
     polite.connect_manual()
     polite.c.disconnect()
-    for _ in range(5):
+    # Flush the DISCONNECT, then make sure the connection is really gone before the next step
+    # (TCP order: the broker reads DISCONNECT before the close).
+    deadline = time.time() + WAIT
+    while polite.c.socket() is not None and time.time() < deadline:
         polite.c.loop(timeout=0.02)
+    if polite.c.socket() is not None:
+        polite.c.socket().close()
     # Closing the socket without DISCONNECT publishes it.
     rude = Conn(port, v, f"paho-rude-{v}", will=(topic, "rude-will", 1))
     rude.connect_manual()

@@ -66,13 +66,15 @@ fn command(name: &str, b: &TestBroker, version: &str, args: &[&str]) -> Command 
     c
 }
 
-/// Starts `mosquitto_sub` and waits until the broker has a subscription matching `topic`.
+/// Starts `mosquitto_sub` and waits until the broker has a subscription matching `topic` (so the
+/// caller must not have subscribed anything else matching it yet).
 async fn sub(b: &TestBroker, version: &str, topic: &str, args: &[&str]) -> Child {
+    let router = &b.node.broker.router;
     let mut c = command("mosquitto_sub", b, version, args);
     c.stdin(Stdio::null());
     let child = c.spawn().expect("spawn mosquitto_sub");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !b.node.broker.router.has_match(topic) {
+    while !router.has_match(topic) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "mosquitto_sub {args:?} did not subscribe to a filter matching {topic} within 5 s"
@@ -285,8 +287,6 @@ async fn mosquitto_v5_retained_set_and_cleared() {
 async fn mqtt_3_3_2_18_mosquitto_v5_user_properties_forwarded_in_order() {
     let b = TestBroker::start().await;
     let topic = "interop/mosq/props";
-    let ours = b.client("props-reader").await;
-    ours.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
     let s = sub(
         &b,
         V5,
@@ -296,6 +296,8 @@ async fn mqtt_3_3_2_18_mosquitto_v5_user_properties_forwarded_in_order() {
         ],
     )
     .await;
+    let ours = b.client("props-reader").await;
+    ours.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
     // The same key twice is allowed; order must be kept.
     publish(
         &b,
