@@ -445,53 +445,75 @@ async fn delivery_qos_is_min_of_publish_and_subscription_qos() {
 #[tokio::test]
 async fn retry_interval_resends_unacked_messages_with_dup() {
     let b = TestBroker::start_with(|s| s.retry_interval = Duration::from_secs(1)).await;
-    for proto in PROTOCOLS {
-        let mut sub = raw(&b, proto, &format!("retry-sub-{proto:?}")).await;
-        raw_subscribe(&mut sub, proto, "retry/#", QoS::ExactlyOnce).await;
-        let publ = b.client(&format!("retry-pub-{proto:?}")).await;
-        publ.publish("retry/1", "q1", QoS::AtLeastOnce, false)
-            .await
-            .unwrap();
-        let start = tokio::time::Instant::now();
-        let first = expect_publish(&mut sub, proto, "retry/1", "q1", QoS::AtLeastOnce).await;
-        match next(&mut sub, proto).await {
-            Packet::Publish(p) => {
-                assert!(p.dup, "a re-send must have DUP set [MQTT-3.3.1-1]");
-                assert_eq!(p.pkid, first.pkid);
-                assert_eq!(p.qos, QoS::AtLeastOnce);
-                assert_eq!(&p.payload[..], b"q1");
-            }
-            other => panic!("expected the re-sent PUBLISH, got {other:?}"),
-        }
-        let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_millis(800) && waited < Duration::from_secs(3),
-            "re-sent after {waited:?}"
-        );
-        sub.send(&Packet::PubAck(resp(first.pkid)), proto)
-            .await
-            .unwrap();
+    tokio::join!(retry_flow(&b, Protocol::V5), retry_flow(&b, Protocol::V311));
+}
 
-        publ.publish("retry/2", "q2", QoS::ExactlyOnce, false)
-            .await
-            .unwrap();
-        let p = expect_publish(&mut sub, proto, "retry/2", "q2", QoS::ExactlyOnce).await;
-        sub.send(&Packet::PubRec(resp(p.pkid)), proto)
-            .await
-            .unwrap();
-        assert!(matches!(next(&mut sub, proto).await, Packet::PubRel(r) if r.pkid == p.pkid));
-        // No PUBCOMP: the PUBREL comes again (PUBREL has no DUP flag).
-        match next(&mut sub, proto).await {
-            Packet::PubRel(r) => assert_eq!(r.pkid, p.pkid),
-            other => panic!("expected the re-sent PUBREL, got {other:?}"),
+async fn retry_flow(b: &TestBroker, proto: Protocol) {
+    let mut sub = raw(b, proto, &format!("retry-sub-{proto:?}")).await;
+    raw_subscribe(
+        &mut sub,
+        proto,
+        &format!("retry/{proto:?}/#"),
+        QoS::ExactlyOnce,
+    )
+    .await;
+    let publ = b.client(&format!("retry-pub-{proto:?}")).await;
+    publ.publish(&format!("retry/{proto:?}/1"), "q1", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let first = expect_publish(
+        &mut sub,
+        proto,
+        &format!("retry/{proto:?}/1"),
+        "q1",
+        QoS::AtLeastOnce,
+    )
+    .await;
+    match next(&mut sub, proto).await {
+        Packet::Publish(p) => {
+            assert!(p.dup, "a re-send must have DUP set [MQTT-3.3.1-1]");
+            assert_eq!(p.pkid, first.pkid);
+            assert_eq!(p.qos, QoS::AtLeastOnce);
+            assert_eq!(&p.payload[..], b"q1");
         }
-        sub.send(&Packet::PubComp(resp(p.pkid)), proto)
-            .await
-            .unwrap();
-        // Acknowledged: no more re-sends.
-        match sub.recv(proto, Duration::from_millis(1200)).await {
-            Err(linkmq_client::ClientError::Timeout) => {}
-            other => panic!("expected no more re-sends, got {other:?}"),
-        }
+        other => panic!("expected the re-sent PUBLISH, got {other:?}"),
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(3),
+        "re-sent after {waited:?}"
+    );
+    sub.send(&Packet::PubAck(resp(first.pkid)), proto)
+        .await
+        .unwrap();
+
+    publ.publish(&format!("retry/{proto:?}/2"), "q2", QoS::ExactlyOnce, false)
+        .await
+        .unwrap();
+    let p = expect_publish(
+        &mut sub,
+        proto,
+        &format!("retry/{proto:?}/2"),
+        "q2",
+        QoS::ExactlyOnce,
+    )
+    .await;
+    sub.send(&Packet::PubRec(resp(p.pkid)), proto)
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut sub, proto).await, Packet::PubRel(r) if r.pkid == p.pkid));
+    // No PUBCOMP: the PUBREL comes again (PUBREL has no DUP flag).
+    match next(&mut sub, proto).await {
+        Packet::PubRel(r) => assert_eq!(r.pkid, p.pkid),
+        other => panic!("expected the re-sent PUBREL, got {other:?}"),
+    }
+    sub.send(&Packet::PubComp(resp(p.pkid)), proto)
+        .await
+        .unwrap();
+    // Acknowledged: no more re-sends.
+    match sub.recv(proto, Duration::from_millis(1200)).await {
+        Err(linkmq_client::ClientError::Timeout) => {}
+        other => panic!("expected no more re-sends, got {other:?}"),
     }
 }

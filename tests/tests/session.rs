@@ -1,0 +1,678 @@
+//! Sessions: Clean Start / Session Expiry Interval (v5) and Clean Session (v3.1.1), messages queued
+//! while offline, re-sending unacknowledged messages with DUP on resume, assigned client
+//! identifiers, and client-id takeover (also under concurrent connects).
+
+use std::time::Duration;
+
+use linkmq_client::{Client, ClientError, ConnectOptions, Event, RawConnection};
+use linkmq_codec::{
+    ConnAck, Disconnect, Packet, Properties, Protocol, PubResponse, Publish, QoS, ReasonCode,
+    SubOptions, Subscribe, SubscribeFilter,
+};
+use linkmq_tests::TestBroker;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(300);
+const PROTOCOLS: [Protocol; 2] = [Protocol::V5, Protocol::V311];
+
+/// Options for a session that outlives its connection: v5 Session Expiry `expiry` s with Clean
+/// Start as given; v3.1.1 Clean Session 0 on a resume or on a `persistent` first connect.
+fn persistent(
+    b: &TestBroker,
+    proto: Protocol,
+    id: &str,
+    clean_start: bool,
+    expiry: u32,
+) -> ConnectOptions {
+    let opts = b.opts(id).protocol(proto).keep_alive(0);
+    if proto.is_v5() {
+        opts.clean_start(clean_start).session_expiry(expiry)
+    } else {
+        opts.clean_start(false)
+    }
+}
+
+async fn raw_connect(opts: &ConnectOptions) -> (RawConnection, ConnAck) {
+    let mut c = RawConnection::connect(&opts.addr).await.unwrap();
+    c.send(
+        &Packet::Connect(Box::new(opts.connect_packet())),
+        opts.protocol,
+    )
+    .await
+    .unwrap();
+    match c.recv(opts.protocol, WAIT).await.unwrap() {
+        Some(Packet::ConnAck(a)) => (c, a),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+async fn next(c: &mut RawConnection, proto: Protocol) -> Packet {
+    match c.recv(proto, WAIT).await {
+        Ok(Some(p)) => p,
+        other => panic!("expected a packet, got {other:?}"),
+    }
+}
+
+async fn raw_assert_quiet(c: &mut RawConnection, proto: Protocol) {
+    match c.recv(proto, QUIET).await {
+        Err(ClientError::Timeout) => {}
+        other => panic!("expected nothing, got {other:?}"),
+    }
+}
+
+fn resp(pkid: u16) -> PubResponse {
+    PubResponse {
+        pkid,
+        reason: ReasonCode::Success,
+        properties: Properties::default(),
+    }
+}
+
+async fn expect_publish(c: &Client) -> Publish {
+    match c.recv_timeout(WAIT).await {
+        Some(Event::Publish(p)) => p,
+        other => panic!("expected a publish, got {other:?}"),
+    }
+}
+
+async fn assert_quiet(c: &Client) {
+    if let Some(e) = c.recv_timeout(QUIET).await {
+        panic!("expected nothing, got {e:?}");
+    }
+}
+
+fn payload(p: &Publish) -> &str {
+    std::str::from_utf8(&p.payload).unwrap()
+}
+
+/// Waits until the broker holds no session for `id` (after an expiry or a discard).
+async fn wait_session_gone(b: &TestBroker, id: &str, within: Duration) {
+    let until = Instant::now() + within;
+    while b.node.broker.registry.get(id).is_some() {
+        assert!(Instant::now() < until, "session {id} still held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [MQTT-4.4.0-1]: on a resumed session the broker re-sends every unacknowledged PUBLISH with DUP=1
+/// and its original packet id, and the PUBREL of a QoS 2 message whose PUBREC it had.
+#[tokio::test]
+async fn mqtt_4_4_0_1_unacked_messages_are_resent_with_dup_on_resume() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let id = format!("resend-{proto:?}");
+        let (mut c, ack) = raw_connect(&persistent(&b, proto, &id, true, 30)).await;
+        assert!(!ack.session_present);
+        c.send(
+            &Packet::Subscribe(Subscribe {
+                pkid: 1,
+                filters: vec![SubscribeFilter {
+                    filter: "resend/#".into(),
+                    options: SubOptions {
+                        qos: QoS::ExactlyOnce,
+                        ..Default::default()
+                    },
+                }],
+                properties: Properties::default(),
+            }),
+            proto,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(next(&mut c, proto).await, Packet::SubAck(_)));
+
+        let publ = b.client(&format!("resend-pub-{proto:?}")).await;
+        for (m, q) in [
+            ("a", QoS::AtLeastOnce),
+            ("b", QoS::ExactlyOnce),
+            ("c", QoS::ExactlyOnce),
+        ] {
+            publ.publish("resend/t", m, q, false).await.unwrap();
+        }
+        let mut first = Vec::new();
+        for want in ["a", "b", "c"] {
+            match next(&mut c, proto).await {
+                Packet::Publish(p) => {
+                    assert_eq!(payload(&p), want);
+                    assert!(!p.dup);
+                    first.push(p);
+                }
+                other => panic!("expected PUBLISH {want}, got {other:?}"),
+            }
+        }
+        // Receive "c" (PUBREC → PUBREL) but complete nothing.
+        let c_id = first[2].pkid;
+        c.send(&Packet::PubRec(resp(c_id)), proto).await.unwrap();
+        assert!(matches!(next(&mut c, proto).await, Packet::PubRel(r) if r.pkid == c_id));
+        drop(c);
+
+        let (mut c, ack) = raw_connect(&persistent(&b, proto, &id, false, 30)).await;
+        assert_eq!(ack.reason, ReasonCode::Success);
+        assert!(ack.session_present, "[MQTT-3.2.2-2] session present");
+        for old in &first[..2] {
+            match next(&mut c, proto).await {
+                Packet::Publish(p) => {
+                    assert!(p.dup, "re-sent PUBLISH has DUP=1 [MQTT-3.3.1-1]");
+                    assert_eq!(p.pkid, old.pkid, "same packet id");
+                    assert_eq!(p.qos, old.qos);
+                    assert_eq!(p.topic, old.topic);
+                    assert_eq!(p.payload, old.payload);
+                }
+                other => panic!("expected re-sent PUBLISH {old:?}, got {other:?}"),
+            }
+        }
+        match next(&mut c, proto).await {
+            Packet::PubRel(r) => assert_eq!(r.pkid, c_id),
+            other => panic!("expected the re-sent PUBREL, got {other:?}"),
+        }
+        raw_assert_quiet(&mut c, proto).await;
+        // Completing them ends the re-sends.
+        c.send(&Packet::PubAck(resp(first[0].pkid)), proto)
+            .await
+            .unwrap();
+        c.send(&Packet::PubRec(resp(first[1].pkid)), proto)
+            .await
+            .unwrap();
+        assert!(matches!(next(&mut c, proto).await, Packet::PubRel(r) if r.pkid == first[1].pkid));
+        c.send(&Packet::PubComp(resp(first[1].pkid)), proto)
+            .await
+            .unwrap();
+        c.send(&Packet::PubComp(resp(c_id)), proto).await.unwrap();
+        raw_assert_quiet(&mut c, proto).await;
+        drop(c);
+        let (mut c, ack) = raw_connect(&persistent(&b, proto, &id, false, 30)).await;
+        assert!(ack.session_present);
+        raw_assert_quiet(&mut c, proto).await;
+    }
+}
+
+/// A session with expiry keeps its subscriptions and queues QoS 0/1/2 messages published while it
+/// is offline; they are delivered in order on resume with Session Present 1.
+#[tokio::test]
+async fn offline_messages_are_queued_and_delivered_on_resume() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let id = format!("offline-{proto:?}");
+        let (c, ack) = Client::connect(persistent(&b, proto, &id, true, 30))
+            .await
+            .unwrap();
+        assert!(!ack.session_present);
+        c.subscribe("offline/#", QoS::ExactlyOnce).await.unwrap();
+        c.disconnect().await.unwrap();
+
+        let publ = b.client(&format!("offline-pub-{proto:?}")).await;
+        for (i, q) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+            .into_iter()
+            .enumerate()
+        {
+            let rc = publ
+                .publish(&format!("offline/{i}"), format!("m{i}"), q, false)
+                .await
+                .unwrap();
+            assert_eq!(rc, ReasonCode::Success, "the offline session still matches");
+        }
+
+        let (c, ack) = Client::connect(persistent(&b, proto, &id, false, 30))
+            .await
+            .unwrap();
+        assert!(ack.session_present);
+        for (i, q) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+            .into_iter()
+            .enumerate()
+        {
+            let p = expect_publish(&c).await;
+            assert_eq!(
+                (p.topic.as_str(), payload(&p), p.qos, p.dup),
+                (
+                    format!("offline/{i}").as_str(),
+                    format!("m{i}").as_str(),
+                    q,
+                    false
+                )
+            );
+        }
+        assert_quiet(&c).await;
+        // The subscription is live again.
+        publ.publish("offline/live", "now", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        assert_eq!(payload(&expect_publish(&c).await), "now");
+        c.disconnect().await.unwrap();
+    }
+}
+
+/// [MQTT-3.1.2-23]: the session ends when the Session Expiry Interval has passed after the
+/// connection closed: afterwards Session Present is 0, nothing was queued, the subscription is gone.
+/// v3.1.1 Clean Session 0 sessions use the broker's `session_expiry_interval`.
+#[tokio::test]
+async fn mqtt_3_1_2_23_session_expires_after_the_interval() {
+    let b = TestBroker::start_with(|s| s.session_expiry_interval = Duration::from_secs(1)).await;
+    for proto in PROTOCOLS {
+        let id = format!("expire-{proto:?}");
+        let (c, _) = Client::connect(persistent(&b, proto, &id, true, 1))
+            .await
+            .unwrap();
+        c.subscribe("expire/#", QoS::AtLeastOnce).await.unwrap();
+        c.disconnect().await.unwrap();
+        let closed = Instant::now();
+        let publ = b.client(&format!("expire-pub-{proto:?}")).await;
+        assert_eq!(
+            publ.publish("expire/a", "queued", QoS::AtLeastOnce, false)
+                .await
+                .unwrap(),
+            ReasonCode::Success
+        );
+        wait_session_gone(&b, &id, Duration::from_secs(3)).await;
+        let gone = closed.elapsed();
+        assert!(gone >= Duration::from_millis(900), "expired after {gone:?}");
+        assert_eq!(
+            publ.publish("expire/a", "late", QoS::AtLeastOnce, false)
+                .await
+                .unwrap(),
+            ReasonCode::NoMatchingSubscribers,
+            "routes are removed with the session"
+        );
+        let (c, ack) = Client::connect(persistent(&b, proto, &id, false, 1))
+            .await
+            .unwrap();
+        assert!(!ack.session_present);
+        assert_quiet(&c).await;
+        c.disconnect().await.unwrap();
+    }
+}
+
+/// A session without expiry (v5 interval 0 / absent) ends with the connection.
+#[tokio::test]
+async fn v5_session_expiry_zero_ends_with_the_connection() {
+    let b = TestBroker::start().await;
+    let (c, _) = Client::connect(b.opts("zero-exp").clean_start(false))
+        .await
+        .unwrap();
+    c.subscribe("zero/#", QoS::AtLeastOnce).await.unwrap();
+    c.disconnect().await.unwrap();
+    wait_session_gone(&b, "zero-exp", WAIT).await;
+    let (_c, ack) = Client::connect(b.opts("zero-exp").clean_start(false))
+        .await
+        .unwrap();
+    assert!(!ack.session_present);
+}
+
+/// [MQTT-3.1.2-4]: Clean Start 1 (v5) / Clean Session 1 (3.1.1) discards the existing session:
+/// Session Present 0 [MQTT-3.2.2-1], no queued messages, no subscriptions.
+#[tokio::test]
+async fn mqtt_3_1_2_4_clean_start_discards_the_session() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let id = format!("discard-{proto:?}");
+        let (c, _) = Client::connect(persistent(&b, proto, &id, true, 30))
+            .await
+            .unwrap();
+        c.subscribe("discard/#", QoS::AtLeastOnce).await.unwrap();
+        c.disconnect().await.unwrap();
+        let publ = b.client(&format!("discard-pub-{proto:?}")).await;
+        publ.publish("discard/a", "queued", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+
+        let (c, ack) = Client::connect(b.opts(&id).protocol(proto).clean_start(true))
+            .await
+            .unwrap();
+        assert!(!ack.session_present);
+        assert_quiet(&c).await;
+        assert_eq!(
+            publ.publish("discard/a", "x", QoS::AtLeastOnce, false)
+                .await
+                .unwrap(),
+            ReasonCode::NoMatchingSubscribers
+        );
+        c.disconnect().await.unwrap();
+    }
+}
+
+/// v3.1.1 [MQTT-3.2.2-2], [MQTT-3.2.2-3]: Clean Session 0 resumes the stored session with Session
+/// Present 1; the first connect (no session) has Session Present 0; Clean Session 1 always 0.
+#[tokio::test]
+async fn mqtt_3_2_2_2_v311_clean_session_0_persists_and_session_present_is_right() {
+    let b = TestBroker::start().await;
+    let opts = b.opts("v3-persist").protocol(Protocol::V311);
+    let (c, ack) = Client::connect(opts.clone().clean_start(false))
+        .await
+        .unwrap();
+    assert!(!ack.session_present, "no session yet");
+    c.subscribe("v3p/#", QoS::AtLeastOnce).await.unwrap();
+    c.abort();
+    let (c, ack) = Client::connect(opts.clone().clean_start(false))
+        .await
+        .unwrap();
+    assert!(ack.session_present);
+    // The subscription survived.
+    b.client("v3p-pub")
+        .await
+        .publish("v3p/x", "hi", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload(&expect_publish(&c).await), "hi");
+    c.disconnect().await.unwrap();
+    let (c, ack) = Client::connect(opts.clone().clean_start(true))
+        .await
+        .unwrap();
+    assert!(!ack.session_present, "[MQTT-3.2.2-1]");
+    c.disconnect().await.unwrap();
+    // Clean Session 1 sessions end with the connection.
+    let (_c, ack) = Client::connect(opts.clean_start(false)).await.unwrap();
+    assert!(!ack.session_present);
+}
+
+/// DISCONNECT may change the Session Expiry Interval: to 0 ends the session at once; to a longer
+/// value keeps it past the one given in CONNECT.
+#[tokio::test]
+async fn disconnect_session_expiry_interval_overrides_connect() {
+    let b = TestBroker::start().await;
+    let with_expiry = |e: u32| Properties {
+        session_expiry_interval: Some(e),
+        ..Default::default()
+    };
+    // 30 s on CONNECT, 0 on DISCONNECT: gone now.
+    let (c, _) = Client::connect(b.opts("dx-zero").session_expiry(30))
+        .await
+        .unwrap();
+    c.disconnect_with(ReasonCode::Success, with_expiry(0))
+        .await
+        .unwrap();
+    wait_session_gone(&b, "dx-zero", WAIT).await;
+    let (_c, ack) = Client::connect(b.opts("dx-zero").clean_start(false).session_expiry(30))
+        .await
+        .unwrap();
+    assert!(!ack.session_present);
+
+    // 1 s on CONNECT, 30 s on DISCONNECT: still there after 1.5 s.
+    let (c, _) = Client::connect(b.opts("dx-long").session_expiry(1))
+        .await
+        .unwrap();
+    c.subscribe("dx/#", QoS::AtLeastOnce).await.unwrap();
+    c.disconnect_with(ReasonCode::Success, with_expiry(30))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(b.node.broker.registry.get("dx-long").is_some());
+    let (_c, ack) = Client::connect(b.opts("dx-long").clean_start(false).session_expiry(30))
+        .await
+        .unwrap();
+    assert!(ack.session_present);
+}
+
+/// [MQTT-3.14.2-2]: Session Expiry Interval 0 on CONNECT and non-zero on DISCONNECT is a protocol
+/// error: the broker answers DISCONNECT 0x82 and the session does not outlive the connection.
+#[tokio::test]
+async fn mqtt_3_14_2_2_nonzero_expiry_on_disconnect_after_zero_is_protocol_error() {
+    let b = TestBroker::start().await;
+    let (mut c, _) = raw_connect(&b.opts("dx-err").clean_start(false)).await;
+    c.send(
+        &Packet::Disconnect(Disconnect {
+            reason: ReasonCode::Success,
+            properties: Properties {
+                session_expiry_interval: Some(60),
+                ..Default::default()
+            },
+        }),
+        Protocol::V5,
+    )
+    .await
+    .unwrap();
+    match next(&mut c, Protocol::V5).await {
+        Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::ProtocolError),
+        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
+    }
+    assert_eq!(c.recv(Protocol::V5, WAIT).await.unwrap(), None);
+    wait_session_gone(&b, "dx-err", WAIT).await;
+}
+
+/// [MQTT-3.1.3-7] (v5 §3.2.2.3.7): an empty client id gets an Assigned Client Identifier in CONNACK,
+/// unique per connection, usable to resume the session.
+#[tokio::test]
+async fn v5_empty_client_id_gets_an_assigned_identifier() {
+    let b = TestBroker::start().await;
+    let (c, ack) = Client::connect(b.opts("").session_expiry(30))
+        .await
+        .unwrap();
+    let assigned = ack
+        .properties
+        .assigned_client_identifier
+        .clone()
+        .expect("CONNACK carries Assigned Client Identifier");
+    assert!(!assigned.is_empty());
+    assert!(b.node.broker.registry.get(&assigned).is_some());
+    let (other, ack2) = Client::connect(b.opts("")).await.unwrap();
+    assert_ne!(
+        ack2.properties.assigned_client_identifier.as_deref(),
+        Some(assigned.as_str()),
+        "unique per connection"
+    );
+    other.disconnect().await.unwrap();
+
+    c.subscribe("assigned/#", QoS::AtLeastOnce).await.unwrap();
+    c.disconnect().await.unwrap();
+    let (c, ack) = Client::connect(b.opts(&assigned).clean_start(false).session_expiry(30))
+        .await
+        .unwrap();
+    assert!(ack.session_present, "the assigned id names the session");
+    assert_eq!(ack.properties.assigned_client_identifier, None);
+    b.client("assigned-pub")
+        .await
+        .publish("assigned/x", "yes", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload(&expect_publish(&c).await), "yes");
+}
+
+/// v3.1.1 [MQTT-3.1.3-6], [MQTT-3.1.3-8]: an empty client id is accepted with Clean Session 1 and
+/// refused with return code 2 (Identifier rejected) with Clean Session 0, then the socket closes.
+#[tokio::test]
+async fn mqtt_3_1_3_8_v311_empty_client_id_needs_clean_session() {
+    let b = TestBroker::start().await;
+    let opts = b.opts("").protocol(Protocol::V311);
+    let (c, ack) = Client::connect(opts.clone().clean_start(true))
+        .await
+        .unwrap();
+    assert_eq!(ack.reason, ReasonCode::Success);
+    assert!(!ack.session_present);
+    c.subscribe("anon/#", QoS::AtLeastOnce).await.unwrap();
+    c.publish("anon/x", "me", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload(&expect_publish(&c).await), "me");
+
+    let (mut raw, ack) = raw_connect(&opts.clean_start(false)).await;
+    assert_eq!(ack.reason, ReasonCode::ClientIdentifierNotValid);
+    assert_eq!(ack.reason.to_v3_connack(), 2);
+    assert!(!ack.session_present);
+    assert_eq!(raw.recv(Protocol::V311, WAIT).await.unwrap(), None);
+}
+
+/// [MQTT-3.1.4-3]: a second CONNECT with the same client id closes the first connection (v5 with
+/// DISCONNECT 0x8E Session taken over, v3.1.1 by closing the socket).
+#[tokio::test]
+async fn mqtt_3_1_4_3_second_connect_takes_over_with_0x8e() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let id = format!("take-{proto:?}");
+        let (first, _) = Client::connect(b.opts(&id).protocol(proto)).await.unwrap();
+        let (second, ack) = Client::connect(b.opts(&id).protocol(proto)).await.unwrap();
+        assert!(!ack.session_present);
+        let ev = first.recv_timeout(WAIT).await;
+        if proto.is_v5() {
+            match ev {
+                Some(Event::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::SessionTakenOver),
+                other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
+            }
+        } else {
+            assert_eq!(ev, Some(Event::Closed));
+        }
+        assert!(first.is_closed());
+        // The new connection works.
+        second.subscribe("take/#", QoS::AtLeastOnce).await.unwrap();
+        second
+            .publish("take/x", "new", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        assert_eq!(payload(&expect_publish(&second).await), "new");
+        assert_eq!(b.node.broker.registry.connected_count(), 1);
+        second.disconnect().await.unwrap();
+    }
+}
+
+/// Takeover with Clean Start 0 moves the live session to the new connection: its subscriptions,
+/// its unacknowledged message (re-sent with DUP) and its queued messages.
+#[tokio::test]
+async fn takeover_with_clean_start_0_moves_subscriptions_and_queued_messages() {
+    let b = TestBroker::start_with(|s| s.max_inflight = 1).await;
+    for proto in PROTOCOLS {
+        let id = format!("move-{proto:?}");
+        let (first, _) = Client::connect(persistent(&b, proto, &id, true, 30).auto_ack(false))
+            .await
+            .unwrap();
+        first.subscribe("move/#", QoS::AtLeastOnce).await.unwrap();
+        let publ = b.client(&format!("move-pub-{proto:?}")).await;
+        for m in ["m1", "m2", "m3"] {
+            publ.publish("move/t", m, QoS::AtLeastOnce, false)
+                .await
+                .unwrap();
+        }
+        // m1 is in flight (not acked); m2, m3 wait in the queue behind the window of 1.
+        let p1 = expect_publish(&first).await;
+        assert_eq!(payload(&p1), "m1");
+        assert_quiet(&first).await;
+
+        let (second, ack) = Client::connect(persistent(&b, proto, &id, false, 30))
+            .await
+            .unwrap();
+        assert!(ack.session_present);
+        assert!(matches!(
+            first.recv_timeout(WAIT).await,
+            Some(Event::Disconnect(_) | Event::Closed)
+        ));
+        let p = expect_publish(&second).await;
+        assert_eq!((payload(&p), p.dup, p.pkid), ("m1", true, p1.pkid));
+        for m in ["m2", "m3"] {
+            let p = expect_publish(&second).await;
+            assert_eq!((payload(&p), p.dup), (m, false));
+        }
+        publ.publish("move/t", "m4", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        assert_eq!(payload(&expect_publish(&second).await), "m4");
+        assert_quiet(&second).await;
+        second.disconnect().await.unwrap();
+    }
+}
+
+/// Takeover with Clean Start 1 discards the old session: Session Present 0, no subscriptions.
+#[tokio::test]
+async fn takeover_with_clean_start_1_discards_the_session() {
+    let b = TestBroker::start().await;
+    let (first, _) = Client::connect(b.opts("fresh").session_expiry(30))
+        .await
+        .unwrap();
+    first.subscribe("fresh/#", QoS::AtLeastOnce).await.unwrap();
+    let (second, ack) = Client::connect(b.opts("fresh")).await.unwrap();
+    assert!(!ack.session_present);
+    assert!(matches!(
+        first.recv_timeout(WAIT).await,
+        Some(Event::Disconnect(d)) if d.reason == ReasonCode::SessionTakenOver
+    ));
+    let rc = b
+        .client("fresh-pub")
+        .await
+        .publish("fresh/x", "x", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(rc, ReasonCode::NoMatchingSubscribers);
+    assert_quiet(&second).await;
+}
+
+/// Ten concurrent CONNECTs with one client id: all get CONNACK, nine are taken over (DISCONNECT
+/// 0x8E), exactly one connection stays live and usable.
+#[tokio::test]
+async fn concurrent_connects_of_one_client_id_leave_exactly_one_connection() {
+    let b = TestBroker::start().await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let opts = b.opts("racer");
+        set.spawn(async move { Client::connect(opts).await.unwrap().0 });
+    }
+    let clients: Vec<Client> = set.join_all().await;
+    let mut outcomes = tokio::task::JoinSet::new();
+    for c in clients {
+        outcomes.spawn(async move {
+            let ev = c.recv_timeout(Duration::from_secs(2)).await;
+            (ev, c)
+        });
+    }
+    let mut taken = 0;
+    let mut live = Vec::new();
+    for (ev, c) in outcomes.join_all().await {
+        match ev {
+            Some(Event::Disconnect(d)) => {
+                assert_eq!(d.reason, ReasonCode::SessionTakenOver);
+                taken += 1;
+            }
+            None => live.push(c),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((taken, live.len()), (9, 1));
+    assert_eq!(b.node.broker.registry.connected_count(), 1);
+    let c = &live[0];
+    assert!(!c.is_closed());
+    c.subscribe("racer/#", QoS::AtLeastOnce).await.unwrap();
+    c.publish("racer/x", "alive", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload(&expect_publish(c).await), "alive");
+}
+
+/// Ten concurrent resuming CONNECTs (Clean Start 0) of a session with a subscription: exactly one
+/// connection stays, it holds the session, and the subscription is routed once (no duplicate
+/// deliveries, no lost route).
+#[tokio::test]
+async fn concurrent_resuming_connects_keep_one_session_and_one_route() {
+    let b = TestBroker::start().await;
+    let (c, _) = Client::connect(b.opts("resumer").session_expiry(30))
+        .await
+        .unwrap();
+    c.subscribe("resumer/#", QoS::AtLeastOnce).await.unwrap();
+    c.abort();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let opts = b.opts("resumer").clean_start(false).session_expiry(30);
+        set.spawn(async move { Client::connect(opts).await.unwrap() });
+    }
+    let clients = set.join_all().await;
+    assert!(
+        clients.iter().all(|(_, ack)| ack.session_present),
+        "every resume finds the session"
+    );
+    let mut outcomes = tokio::task::JoinSet::new();
+    for (c, _) in clients {
+        outcomes.spawn(async move { (c.recv_timeout(Duration::from_secs(2)).await, c) });
+    }
+    let mut live = Vec::new();
+    for (ev, c) in outcomes.join_all().await {
+        match ev {
+            Some(Event::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::SessionTakenOver),
+            None => live.push(c),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(live.len(), 1);
+    assert_eq!(b.node.broker.registry.len(), 1);
+    assert_eq!(b.node.broker.router.subscription_count(), 1);
+    b.client("resumer-pub")
+        .await
+        .publish("resumer/x", "once", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload(&expect_publish(&live[0]).await), "once");
+    assert_quiet(&live[0]).await;
+}
