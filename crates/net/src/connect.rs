@@ -28,7 +28,7 @@ where
     let connect = match conn.read_packet(broker.settings.idle_timeout).await {
         Ok(Packet::Connect(c)) => c,
         Ok(other) => {
-            debug!(peer = %conn.peer, packet = ?packet_name(&other), "[MQTT-3.1.0-1] first packet is not CONNECT; closing");
+            debug!(peer = %conn.peer, packet = other.name(), "[MQTT-3.1.0-1] first packet is not CONNECT; closing");
             return;
         }
         Err(ReadError::Decode(DecodeError::UnsupportedProtocol { level })) => {
@@ -242,7 +242,10 @@ fn check_connect(
         }
     }
     if c.properties.authentication_data.is_some() && c.properties.authentication_method.is_none() {
-        return Err((ReasonCode::ProtocolError, "[MQTT-3.1.2.11.10] Authentication Data without Authentication Method"));
+        return Err((
+            ReasonCode::ProtocolError,
+            "[MQTT-3.1.2.11.10] Authentication Data without Authentication Method",
+        ));
     }
     if c.properties.authentication_method.is_some() {
         return Err((
@@ -268,25 +271,4 @@ fn check_connect(
         }
     }
     Ok(())
-}
-
-/// A short name of a packet for logs.
-pub(crate) fn packet_name(p: &Packet) -> &'static str {
-    match p {
-        Packet::Connect(_) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq => "PINGREQ",
-        Packet::PingResp => "PINGRESP",
-        Packet::Disconnect(_) => "DISCONNECT",
-        Packet::Auth(_) => "AUTH",
-    }
 }

@@ -16,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
 use crate::channel::{Channel, Exit};
-use crate::connect::packet_name;
 use crate::connection::Connection;
 
 impl Channel {
@@ -114,10 +113,7 @@ impl Channel {
             other => {
                 return Some(Exit::Error(
                     ReasonCode::ProtocolError,
-                    format!(
-                        "[MQTT-3.1.0-2] unexpected {} from a client",
-                        packet_name(&other)
-                    ),
+                    format!("[MQTT-3.1.0-2] unexpected {} from a client", other.name()),
                 ));
             }
         }
@@ -150,8 +146,15 @@ impl Channel {
                 "[MQTT-3.3.4-6] a client PUBLISH must not carry a Subscription Identifier".into(),
             ));
         }
-        if p.properties.response_topic.as_deref().is_some_and(|t| topic::validate_topic_name(t, 0).is_err()) {
-            return Some(Exit::Error(ReasonCode::ProtocolError, "[MQTT-3.3.2-14] Response Topic must be a topic name".into()));
+        if p.properties
+            .response_topic
+            .as_deref()
+            .is_some_and(|t| topic::validate_topic_name(t, 0).is_err())
+        {
+            return Some(Exit::Error(
+                ReasonCode::ProtocolError,
+                "[MQTT-3.3.2-14] Response Topic must be a topic name".into(),
+            ));
         }
         // Topic alias (client → server) [MQTT-3.3.2-12].
         let topic: Arc<str> = match p.properties.topic_alias.take() {
