@@ -676,3 +676,82 @@ async fn concurrent_resuming_connects_keep_one_session_and_one_route() {
     assert_eq!(payload(&expect_publish(&live[0]).await), "once");
     assert_quiet(&live[0]).await;
 }
+
+/// [MQTT-4.3.3-10] across a resume: the inbound QoS 2 state is part of the session, so a PUBLISH
+/// re-sent with DUP after reconnecting is not routed again, and its PUBREL completes normally.
+#[tokio::test]
+async fn inbound_qos2_state_survives_resume_and_suppresses_the_duplicate() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let sub = b.client(&format!("in2-sub-{proto:?}")).await;
+        let topic = format!("in2/{proto:?}");
+        sub.subscribe(&topic, QoS::AtMostOnce).await.unwrap();
+        let id = format!("in2-pub-{proto:?}");
+        let msg = |dup: bool| {
+            Packet::Publish(Publish {
+                dup,
+                qos: QoS::ExactlyOnce,
+                topic: topic.clone(),
+                pkid: 9,
+                payload: "x".into(),
+                ..Default::default()
+            })
+        };
+        let (mut c, _) = raw_connect(&persistent(&b, proto, &id, true, 30)).await;
+        c.send(&msg(false), proto).await.unwrap();
+        assert!(matches!(next(&mut c, proto).await, Packet::PubRec(r) if r.pkid == 9));
+        assert_eq!(payload(&expect_publish(&sub).await), "x");
+        drop(c);
+
+        let (mut c, ack) = raw_connect(&persistent(&b, proto, &id, false, 30)).await;
+        assert!(ack.session_present);
+        c.send(&msg(true), proto).await.unwrap();
+        match next(&mut c, proto).await {
+            Packet::PubRec(r) => assert_eq!((r.pkid, r.reason), (9, ReasonCode::Success)),
+            other => panic!("expected PUBREC, got {other:?}"),
+        }
+        c.send(&Packet::PubRel(resp(9)), proto).await.unwrap();
+        match next(&mut c, proto).await {
+            Packet::PubComp(r) => assert_eq!((r.pkid, r.reason), (9, ReasonCode::Success)),
+            other => panic!("expected PUBCOMP, got {other:?}"),
+        }
+        assert_quiet(&sub).await;
+    }
+}
+
+/// [MQTT-3.3.2-5]: a message queued for an offline session is dropped once its Message Expiry
+/// Interval has passed; one still alive is sent with the remaining interval [MQTT-3.3.2-6].
+#[tokio::test]
+async fn mqtt_3_3_2_5_queued_messages_expire_while_offline() {
+    let b = TestBroker::start().await;
+    let (c, _) = Client::connect(b.opts("mexp").session_expiry(30))
+        .await
+        .unwrap();
+    c.subscribe("mexp/#", QoS::AtLeastOnce).await.unwrap();
+    c.disconnect().await.unwrap();
+    let publ = b.client("mexp-pub").await;
+    for (t, e) in [("mexp/short", 1), ("mexp/long", 30)] {
+        publ.publish_with(Publish {
+            qos: QoS::AtLeastOnce,
+            topic: t.into(),
+            payload: t.into(),
+            properties: Properties {
+                message_expiry_interval: Some(e),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (c, ack) = Client::connect(b.opts("mexp").clean_start(false).session_expiry(30))
+        .await
+        .unwrap();
+    assert!(ack.session_present);
+    let p = expect_publish(&c).await;
+    assert_eq!(p.topic, "mexp/long");
+    let left = p.properties.message_expiry_interval.unwrap();
+    assert!((28..=29).contains(&left), "remaining expiry {left}");
+    assert_quiet(&c).await;
+}
