@@ -190,19 +190,21 @@ pub fn intersect(a: &str, b: &str) -> Option<String> {
     loop {
         let (x, y) = (aw.next(), bw.next());
         let word = match (x, y) {
+            // "" is no topic: `+` ∩ `/#` is empty.
+            (None, None) if out.is_empty() => return None,
             (None, None) => return Some(out),
             // '#' yields the other side's rest (possibly nothing: `t/#` ∩ `t` = `t`).
             (_, Some("#")) => {
                 x.into_iter()
                     .chain(aw)
                     .for_each(|w| push_level(&mut out, &mut first, w));
-                return Some(out);
+                return (!out.is_empty()).then_some(out);
             }
             (Some("#"), _) => {
                 y.into_iter()
                     .chain(bw)
                     .for_each(|w| push_level(&mut out, &mut first, w));
-                return Some(out);
+                return (!out.is_empty()).then_some(out);
             }
             (Some("+"), Some(w)) | (Some(w), Some("+")) => w,
             (Some(v), Some(w)) if v == w => v,
@@ -226,20 +228,25 @@ pub fn covers(wide: &str, narrow: &str) -> bool {
     if narrow.starts_with('$') && first_is_wildcard(wide) {
         return false;
     }
-    // `+/#` and `#` match the same topics (every topic has at least one level).
-    if wide == "+/#" && narrow.split('/').next() == Some("#") {
-        return true;
-    }
     let mut w = wide.split('/');
     let mut n = narrow.split('/');
+    // Levels of `narrow` walked so far, and whether they join to "" (none, or one empty level).
+    let mut depth = 0;
+    let mut empty_prefix = true;
     loop {
         match (w.next(), n.next()) {
             (Some("#"), _) => return true,
-            (Some("+"), Some(nw)) if nw != "#" => {}
-            (Some(ww), Some(nw)) if ww == nw => {}
+            // `P/#` also matches the topic `P` itself, which `P/+/#` does not, unless `P` alone
+            // is the empty (invalid) topic: `+/#` covers `#`, `/+/#` covers `/#`.
+            (Some("+"), Some("#")) => {
+                return depth <= 1 && empty_prefix && w.next() == Some("#") && w.next().is_none();
+            }
+            (Some("+"), Some(nw)) => empty_prefix &= nw.is_empty(),
+            (Some(ww), Some(nw)) if ww == nw => empty_prefix &= nw.is_empty(),
             (None, None) => return true,
             _ => return false,
         }
+        depth += 1;
     }
 }
 
