@@ -160,3 +160,36 @@ impl Drop for BrokerProcess {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// How long the `expect_*` helpers wait for something that should come.
+pub const WAIT: std::time::Duration = Duration::from_secs(5);
+/// How long `expect_quiet` listens for something that should not come.
+pub const QUIET: std::time::Duration = Duration::from_millis(300);
+
+/// The next event must be a PUBLISH (within [`WAIT`]).
+pub async fn expect_publish(c: &Client) -> linkmq_codec::Publish {
+    match c.recv_timeout(WAIT).await {
+        Some(linkmq_client::Event::Publish(p)) => p,
+        other => panic!("expected a publish, got {other:?}"),
+    }
+}
+
+/// Nothing may arrive within [`QUIET`].
+pub async fn expect_quiet(c: &Client) {
+    if let Some(ev) = c.recv_timeout(QUIET).await {
+        panic!("expected nothing, got {ev:?}");
+    }
+}
+
+/// The next event must be a DISCONNECT with `reason` (within [`WAIT`]).
+pub async fn expect_disconnect(c: &Client, reason: linkmq_codec::ReasonCode) {
+    match c.recv_timeout(WAIT).await {
+        Some(linkmq_client::Event::Disconnect(d)) => assert_eq!(d.reason, reason),
+        other => panic!("expected DISCONNECT {reason:?}, got {other:?}"),
+    }
+}
+
+/// A payload as UTF-8 text.
+pub fn payload_text(p: &linkmq_codec::Publish) -> String {
+    String::from_utf8_lossy(&p.payload).into_owned()
+}

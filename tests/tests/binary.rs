@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use linkmq_client::{Client, ClientError, ConnectOptions, Event, RawConnection};
 use linkmq_codec::{Packet, Protocol, Publish, QoS, ReasonCode};
-use linkmq_tests::{BrokerProcess, free_port, linkmq_bin};
+use linkmq_tests::{BrokerProcess, expect_publish, free_port, linkmq_bin};
 
 /// Builds the binary once per test process (up to date: cargo says so in well under a second).
 fn bin() -> PathBuf {
@@ -131,13 +131,6 @@ fn wait_listening(child: &mut Child, port: u16, log: &Path) {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("linkmq did not listen on {port} within 20 s");
-}
-
-async fn expect_publish(c: &Client) -> Publish {
-    match c.recv_timeout(Duration::from_secs(5)).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
 }
 
 // ---- linkmq start -c FILE ----

@@ -11,35 +11,10 @@ use linkmq_codec::{
     ReasonCode, SubOptions, Subscribe, SubscribeFilter,
 };
 use linkmq_core::metrics::Counter;
-use linkmq_tests::TestBroker;
+use linkmq_tests::{
+    TestBroker, WAIT, expect_disconnect, expect_publish, expect_quiet, payload_text,
+};
 use tokio::time::Instant;
-
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(300);
-
-async fn expect_publish(c: &Client) -> Publish {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
-}
-
-async fn expect_quiet(c: &Client) {
-    if let Some(ev) = c.recv_timeout(QUIET).await {
-        panic!("expected nothing, got {ev:?}");
-    }
-}
-
-async fn expect_disconnect(c: &Client, reason: ReasonCode) {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Disconnect(d)) => assert_eq!(d.reason, reason),
-        other => panic!("expected DISCONNECT {reason:?}, got {other:?}"),
-    }
-}
-
-fn text(p: &Publish) -> String {
-    String::from_utf8(p.payload.to_vec()).unwrap()
-}
 
 fn refused_with(r: Result<(Client, ConnAck), ClientError>) -> ConnAck {
     match r {
@@ -195,7 +170,7 @@ async fn max_topic_levels_rejects_deep_topics_and_filters() {
         .await
         .unwrap();
     assert_eq!(rc, ReasonCode::Success);
-    assert_eq!(text(&expect_publish(&c).await), "ok");
+    assert_eq!(payload_text(&expect_publish(&c).await), "ok");
     let rc = c
         .publish("a/b/c/d", "deep", QoS::AtLeastOnce, false)
         .await
@@ -209,7 +184,7 @@ async fn max_topic_levels_rejects_deep_topics_and_filters() {
             .unwrap(),
         ReasonCode::Success
     );
-    assert_eq!(text(&expect_publish(&c).await), "after");
+    assert_eq!(payload_text(&expect_publish(&c).await), "after");
 }
 
 // ---------------------------------------------------------------- max_qos_allowed
@@ -226,7 +201,7 @@ async fn max_qos_allowed_1_caps_subscriptions_and_refuses_qos2_publishes_with_0x
         .await
         .unwrap();
     let m = expect_publish(&c).await;
-    assert_eq!((text(&m), m.qos), ("one".into(), QoS::AtLeastOnce));
+    assert_eq!((payload_text(&m), m.qos), ("one".into(), QoS::AtLeastOnce));
     let r = p.publish("q/t", "two", QoS::ExactlyOnce, false).await;
     assert!(r.is_err(), "{r:?}");
     expect_disconnect(&p, ReasonCode::QoSNotSupported).await;
@@ -392,14 +367,14 @@ async fn max_inflight_bounds_unacknowledged_messages_to_a_client() {
         held.push(expect_publish(&sub).await);
     }
     assert_eq!(
-        held.iter().map(text).collect::<Vec<_>>(),
+        held.iter().map(payload_text).collect::<Vec<_>>(),
         vec!["m0", "m1", "m2"]
     );
     expect_quiet(&sub).await;
     // Each acknowledgement (PUBACK, or PUBREC for QoS 2) frees one slot.
     sub.ack(&held[1]).await.unwrap();
     let m3 = expect_publish(&sub).await;
-    assert_eq!(text(&m3), "m3");
+    assert_eq!(payload_text(&m3), "m3");
     expect_quiet(&sub).await;
     sub.ack(&held[0]).await.unwrap();
     sub.ack(&held[2]).await.unwrap();
@@ -410,7 +385,7 @@ async fn max_inflight_bounds_unacknowledged_messages_to_a_client() {
         expect_publish(&sub).await,
     ];
     assert_eq!(
-        rest.iter().map(text).collect::<Vec<_>>(),
+        rest.iter().map(payload_text).collect::<Vec<_>>(),
         vec!["m4", "m5", "m6"]
     );
     expect_quiet(&sub).await;
@@ -448,7 +423,7 @@ async fn max_mqueue_len_drops_qos0_first_then_the_oldest_for_an_offline_session(
     assert!(ack.session_present);
     let mut got = Vec::new();
     for _ in 0..5 {
-        got.push(text(&expect_publish(&sub).await));
+        got.push(payload_text(&expect_publish(&sub).await));
     }
     assert_eq!(got, vec!["m2", "m3", "m4", "m5", "m6"]);
     expect_quiet(&sub).await;
@@ -494,9 +469,9 @@ async fn max_awaiting_rel_exceeded_drops_the_message_and_disconnects_with_0x93()
     }
     assert!(raw.closed_within(WAIT).await);
     let got: Vec<String> = vec![
-        text(&expect_publish(&sub).await),
-        text(&expect_publish(&sub).await),
-        text(&expect_publish(&sub).await),
+        payload_text(&expect_publish(&sub).await),
+        payload_text(&expect_publish(&sub).await),
+        payload_text(&expect_publish(&sub).await),
     ];
     assert_eq!(got, vec!["m1", "m2", "m3"]);
     expect_quiet(&sub).await;
@@ -524,7 +499,7 @@ async fn await_rel_timeout_forgets_unreleased_qos2_ids() {
         .await
         .unwrap();
     expect_ack(&mut raw, "PUBREC", 1, ReasonCode::Success).await;
-    assert_eq!(text(&expect_publish(&sub).await), "first");
+    assert_eq!(payload_text(&expect_publish(&sub).await), "first");
     wait_counter(&b, Counter::MessagesDroppedAwaitPubrelTimeout, 1).await;
     // The id is forgotten: its PUBREL is unknown now ...
     raw.send(&pubrel(1), Protocol::V5).await.unwrap();
@@ -536,7 +511,7 @@ async fn await_rel_timeout_forgets_unreleased_qos2_ids() {
     expect_ack(&mut raw, "PUBREC", 2, ReasonCode::Success).await;
     raw.send(&pubrel(2), Protocol::V5).await.unwrap();
     expect_ack(&mut raw, "PUBCOMP", 2, ReasonCode::Success).await;
-    assert_eq!(text(&expect_publish(&sub).await), "second");
+    assert_eq!(payload_text(&expect_publish(&sub).await), "second");
     // Released in time: nothing more expires.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(

@@ -3,31 +3,16 @@
 
 use std::time::Duration;
 
-use linkmq_client::{Client, Event};
+use linkmq_client::Client;
 use linkmq_codec::{
     Properties, Protocol, Publish, QoS, ReasonCode, RetainHandling, SubOptions, SubscribeFilter,
 };
-use linkmq_tests::TestBroker;
+use linkmq_tests::{TestBroker, expect_publish, expect_quiet};
 
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(300);
 const PROTOCOLS: [Protocol; 2] = [Protocol::V5, Protocol::V311];
 
 async fn connect(b: &TestBroker, proto: Protocol, id: &str) -> Client {
     Client::connect(b.opts(id).protocol(proto)).await.unwrap().0
-}
-
-async fn expect_publish(c: &Client) -> Publish {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
-}
-
-async fn assert_quiet(c: &Client) {
-    if let Some(e) = c.recv_timeout(QUIET).await {
-        panic!("expected nothing, got {e:?}");
-    }
 }
 
 fn payload(p: &Publish) -> &str {
@@ -77,7 +62,7 @@ async fn mqtt_3_3_1_5_retained_set_replace_and_clear_by_empty_payload() {
         assert_eq!(payload(&p), "v1");
         assert!(p.retain, "retained delivery on subscribe has RETAIN=1");
         assert_eq!(p.qos, QoS::AtLeastOnce);
-        assert_quiet(&s1).await;
+        expect_quiet(&s1).await;
 
         // Replace.
         publ.publish(&topic, "v2", QoS::AtMostOnce, true)
@@ -91,7 +76,7 @@ async fn mqtt_3_3_1_5_retained_set_replace_and_clear_by_empty_payload() {
         assert_eq!(payload(&p), "v2");
         assert!(p.retain);
         assert_eq!(p.qos, QoS::AtMostOnce, "QoS of the replacing message");
-        assert_quiet(&s2).await;
+        expect_quiet(&s2).await;
 
         // Clear: the empty message is delivered to current subscribers but not stored.
         publ.publish(&topic, "", QoS::AtLeastOnce, true)
@@ -101,7 +86,7 @@ async fn mqtt_3_3_1_5_retained_set_replace_and_clear_by_empty_payload() {
         assert_eq!(payload(&p), "");
         let s3 = connect(&b, proto, &format!("ret-s3-{proto:?}")).await;
         s3.subscribe(&topic, QoS::ExactlyOnce).await.unwrap();
-        assert_quiet(&s3).await;
+        expect_quiet(&s3).await;
         assert!(b.node.broker.retained.get(&topic).is_none());
     }
 }
@@ -122,7 +107,7 @@ async fn non_retained_publish_does_not_replace_retained() {
     let p = expect_publish(&s).await;
     assert_eq!(payload(&p), "kept");
     assert!(p.retain);
-    assert_quiet(&s).await;
+    expect_quiet(&s).await;
 }
 
 /// A wildcard subscription gets every matching retained message, at min(message, subscription) QoS.
@@ -157,7 +142,7 @@ async fn wildcard_subscribe_gets_all_matching_retained_at_min_qos() {
                 ("wc/c/d".to_string(), QoS::AtLeastOnce),
             ]
         );
-        assert_quiet(&s).await;
+        expect_quiet(&s).await;
     }
 }
 
@@ -179,7 +164,7 @@ async fn retain_handling_0_sends_on_every_subscribe() {
         let p = expect_publish(&s).await;
         assert_eq!(payload(&p), "r", "round {round}");
         assert!(p.retain);
-        assert_quiet(&s).await;
+        expect_quiet(&s).await;
     }
 }
 
@@ -199,13 +184,13 @@ async fn retain_handling_1_sends_only_on_new_subscription() {
     assert!(p.retain);
     // Re-subscribe: the subscription exists, nothing is sent.
     subscribe_opts(&s, "rh1/t", rh(RetainHandling::OnNewSubscribe)).await;
-    assert_quiet(&s).await;
+    expect_quiet(&s).await;
     // After unsubscribing it is new again.
     s.unsubscribe(&["rh1/t"]).await.unwrap();
     subscribe_opts(&s, "rh1/t", rh(RetainHandling::OnNewSubscribe)).await;
     let p = expect_publish(&s).await;
     assert_eq!(payload(&p), "r");
-    assert_quiet(&s).await;
+    expect_quiet(&s).await;
 }
 
 /// Retain Handling 2 ([MQTT-3.3.1-11]): retained messages are never sent on subscribe; live
@@ -222,7 +207,7 @@ async fn retain_handling_2_never_sends_retained() {
         subscribe_opts(&s, "rh2/t", rh(RetainHandling::DoNotSend)).await,
         ReasonCode::GrantedQoS1
     );
-    assert_quiet(&s).await;
+    expect_quiet(&s).await;
     publ.publish("rh2/t", "live", QoS::AtLeastOnce, false)
         .await
         .unwrap();
@@ -263,7 +248,7 @@ async fn mqtt_3_3_1_12_retain_as_published_and_v311_normal_delivery_clears_retai
         let a = expect_publish(&c).await;
         let b = expect_publish(&c).await;
         assert_eq!((payload(&a), payload(&b)), ("retained", "plain"));
-        assert_quiet(&c).await;
+        expect_quiet(&c).await;
         (a.retain, b.retain)
     };
     assert_eq!(flags(rap).await, (true, false));
@@ -328,6 +313,6 @@ async fn retained_message_is_not_delivered_after_expiry() {
             let left = p.properties.message_expiry_interval.unwrap();
             assert!((58..=59).contains(&left), "remaining expiry {left}");
         }
-        assert_quiet(&late).await;
+        expect_quiet(&late).await;
     }
 }

@@ -9,11 +9,9 @@ use linkmq_codec::{
     ConnAck, Disconnect, Packet, Properties, Protocol, PubResponse, Publish, QoS, ReasonCode,
     SubOptions, Subscribe, SubscribeFilter,
 };
-use linkmq_tests::TestBroker;
+use linkmq_tests::{QUIET, TestBroker, WAIT, expect_publish, expect_quiet};
 use tokio::time::Instant;
 
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(300);
 const PROTOCOLS: [Protocol; 2] = [Protocol::V5, Protocol::V311];
 
 /// Options for a session that outlives its connection: v5 Session Expiry `expiry` s with Clean
@@ -66,19 +64,6 @@ fn resp(pkid: u16) -> PubResponse {
         pkid,
         reason: ReasonCode::Success,
         properties: Properties::default(),
-    }
-}
-
-async fn expect_publish(c: &Client) -> Publish {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
-}
-
-async fn assert_quiet(c: &Client) {
-    if let Some(e) = c.recv_timeout(QUIET).await {
-        panic!("expected nothing, got {e:?}");
     }
 }
 
@@ -232,7 +217,7 @@ async fn offline_messages_are_queued_and_delivered_on_resume() {
                 )
             );
         }
-        assert_quiet(&c).await;
+        expect_quiet(&c).await;
         // The subscription is live again.
         publ.publish("offline/live", "now", QoS::AtLeastOnce, false)
             .await
@@ -277,7 +262,7 @@ async fn mqtt_3_1_2_23_session_expires_after_the_interval() {
             .await
             .unwrap();
         assert!(!ack.session_present);
-        assert_quiet(&c).await;
+        expect_quiet(&c).await;
         c.disconnect().await.unwrap();
     }
 }
@@ -319,7 +304,7 @@ async fn mqtt_3_1_2_4_clean_start_discards_the_session() {
             .await
             .unwrap();
         assert!(!ack.session_present);
-        assert_quiet(&c).await;
+        expect_quiet(&c).await;
         assert_eq!(
             publ.publish("discard/a", "x", QoS::AtLeastOnce, false)
                 .await
@@ -542,7 +527,7 @@ async fn takeover_with_clean_start_0_moves_subscriptions_and_queued_messages() {
         // m1 is in flight (not acked); m2, m3 wait in the queue behind the window of 1.
         let p1 = expect_publish(&first).await;
         assert_eq!(payload(&p1), "m1");
-        assert_quiet(&first).await;
+        expect_quiet(&first).await;
 
         let (second, ack) = Client::connect(persistent(&b, proto, &id, false, 30))
             .await
@@ -562,7 +547,7 @@ async fn takeover_with_clean_start_0_moves_subscriptions_and_queued_messages() {
             .await
             .unwrap();
         assert_eq!(payload(&expect_publish(&second).await), "m4");
-        assert_quiet(&second).await;
+        expect_quiet(&second).await;
         second.disconnect().await.unwrap();
     }
 }
@@ -588,7 +573,7 @@ async fn takeover_with_clean_start_1_discards_the_session() {
         .await
         .unwrap();
     assert_eq!(rc, ReasonCode::NoMatchingSubscribers);
-    assert_quiet(&second).await;
+    expect_quiet(&second).await;
 }
 
 /// Ten concurrent CONNECTs with one client id: all get CONNACK, nine are taken over (DISCONNECT
@@ -674,7 +659,7 @@ async fn concurrent_resuming_connects_keep_one_session_and_one_route() {
         .await
         .unwrap();
     assert_eq!(payload(&expect_publish(&live[0]).await), "once");
-    assert_quiet(&live[0]).await;
+    expect_quiet(&live[0]).await;
 }
 
 /// [MQTT-4.3.3-10] across a resume: the inbound QoS 2 state is part of the session, so a PUBLISH
@@ -715,7 +700,7 @@ async fn inbound_qos2_state_survives_resume_and_suppresses_the_duplicate() {
             Packet::PubComp(r) => assert_eq!((r.pkid, r.reason), (9, ReasonCode::Success)),
             other => panic!("expected PUBCOMP, got {other:?}"),
         }
-        assert_quiet(&sub).await;
+        expect_quiet(&sub).await;
     }
 }
 
@@ -753,5 +738,5 @@ async fn mqtt_3_3_2_5_queued_messages_expire_while_offline() {
     assert_eq!(p.topic, "mexp/long");
     let left = p.properties.message_expiry_interval.unwrap();
     assert!((28..=29).contains(&left), "remaining expiry {left}");
-    assert_quiet(&c).await;
+    expect_quiet(&c).await;
 }

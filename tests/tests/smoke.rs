@@ -1,17 +1,8 @@
 //! The basic loop every other test relies on: connect, subscribe, publish at each QoS, receive.
 
-use std::time::Duration;
-
-use linkmq_client::{Client, Event};
+use linkmq_client::Client;
 use linkmq_codec::{Protocol, QoS, ReasonCode};
-use linkmq_tests::TestBroker;
-
-async fn expect_publish(c: &Client) -> linkmq_codec::Publish {
-    match c.recv_timeout(Duration::from_secs(5)).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
-}
+use linkmq_tests::{TestBroker, expect_publish};
 
 #[tokio::test]
 async fn pub_sub_at_each_qos_v5_and_v311() {

@@ -11,34 +11,9 @@ use linkmq_codec::{
     SubOptions, Subscribe, SubscribeFilter,
 };
 use linkmq_core::metrics::Counter;
-use linkmq_tests::TestBroker;
-
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(300);
-
-async fn expect_publish(c: &Client) -> Publish {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Publish(p)) => p,
-        other => panic!("expected a publish, got {other:?}"),
-    }
-}
-
-async fn expect_quiet(c: &Client) {
-    if let Some(ev) = c.recv_timeout(QUIET).await {
-        panic!("expected nothing, got {ev:?}");
-    }
-}
-
-async fn expect_disconnect(c: &Client, reason: ReasonCode) {
-    match c.recv_timeout(WAIT).await {
-        Some(Event::Disconnect(d)) => assert_eq!(d.reason, reason),
-        other => panic!("expected DISCONNECT {reason:?}, got {other:?}"),
-    }
-}
-
-fn text(p: &Publish) -> String {
-    String::from_utf8(p.payload.to_vec()).unwrap()
-}
+use linkmq_tests::{
+    QUIET, TestBroker, WAIT, expect_disconnect, expect_publish, expect_quiet, payload_text,
+};
 
 /// A raw connection after CONNECT/CONNACK.
 async fn raw_connect(
@@ -132,7 +107,7 @@ async fn mqtt_3_3_2_12_inbound_topic_alias_is_resolved_for_subscribers() {
             m.properties.topic_alias, None,
             "the subscriber set no alias maximum"
         );
-        got.push((m.topic.clone(), text(&m)));
+        got.push((m.topic.clone(), payload_text(&m)));
     }
     assert_eq!(
         got,
@@ -282,17 +257,23 @@ async fn mqtt_3_3_4_9_server_sends_no_more_than_the_clients_receive_maximum() {
     }
     let m0 = expect_publish(&sub).await;
     let m1 = expect_publish(&sub).await;
-    assert_eq!((text(&m0), text(&m1)), ("m0".into(), "m1".into()));
+    assert_eq!(
+        (payload_text(&m0), payload_text(&m1)),
+        ("m0".into(), "m1".into())
+    );
     expect_quiet(&sub).await;
     sub.ack(&m0).await.unwrap();
     let m2 = expect_publish(&sub).await;
-    assert_eq!(text(&m2), "m2");
+    assert_eq!(payload_text(&m2), "m2");
     expect_quiet(&sub).await;
     sub.ack(&m1).await.unwrap();
     sub.ack(&m2).await.unwrap();
     let m3 = expect_publish(&sub).await;
     let m4 = expect_publish(&sub).await;
-    assert_eq!((text(&m3), text(&m4)), ("m3".into(), "m4".into()));
+    assert_eq!(
+        (payload_text(&m3), payload_text(&m4)),
+        ("m3".into(), "m4".into())
+    );
     sub.ack(&m3).await.unwrap();
     sub.ack(&m4).await.unwrap();
     expect_quiet(&sub).await;
@@ -375,8 +356,8 @@ async fn mqtt_3_1_2_24_server_never_sends_a_packet_above_the_clients_maximum() {
         // Delivering it would exceed 200 bytes: it is skipped [MQTT-3.1.2-25].
         p.publish("mps/t", big.clone(), qos, false).await.unwrap();
         p.publish("mps/t", "small-2", qos, false).await.unwrap();
-        assert_eq!(text(&expect_publish(&sub).await), "small-1");
-        assert_eq!(text(&expect_publish(&sub).await), "small-2");
+        assert_eq!(payload_text(&expect_publish(&sub).await), "small-1");
+        assert_eq!(payload_text(&expect_publish(&sub).await), "small-2");
     }
     expect_quiet(&sub).await;
     assert_eq!(
@@ -415,12 +396,12 @@ async fn mqtt_3_3_2_5_expired_message_is_not_delivered_to_a_returning_session() 
     let (sub, ack) = Client::connect(opts.clean_start(false)).await.unwrap();
     assert!(ack.session_present);
     let long = expect_publish(&sub).await;
-    assert_eq!(text(&long), "long");
+    assert_eq!(payload_text(&long), "long");
     // 2 s of its 10 s have passed [MQTT-3.3.2-6].
     let left = long.properties.message_expiry_interval.unwrap();
     assert!((7..=8).contains(&left), "remaining expiry {left}");
     let forever = expect_publish(&sub).await;
-    assert_eq!(text(&forever), "forever");
+    assert_eq!(payload_text(&forever), "forever");
     assert_eq!(forever.properties.message_expiry_interval, None);
     expect_quiet(&sub).await;
     assert_eq!(
@@ -478,7 +459,7 @@ async fn mqtt_3_3_4_3_overlapping_subscriptions_deliver_one_copy_with_every_iden
         .await
         .unwrap();
     let m = expect_publish(&sub).await;
-    assert_eq!(text(&m), "both");
+    assert_eq!(payload_text(&m), "both");
     // QoS = the maximum granted among the matching subscriptions, capped by the message's.
     assert_eq!(m.qos, QoS::AtLeastOnce);
     let mut ids = m.properties.subscription_identifiers.clone();
@@ -489,7 +470,7 @@ async fn mqtt_3_3_4_3_overlapping_subscriptions_deliver_one_copy_with_every_iden
         .await
         .unwrap();
     let m = expect_publish(&sub).await;
-    assert_eq!(text(&m), "deep");
+    assert_eq!(payload_text(&m), "deep");
     assert_eq!(m.properties.subscription_identifiers, vec![9]);
     expect_quiet(&sub).await;
 }
@@ -518,7 +499,7 @@ async fn mqtt_3_8_3_3_no_local_drops_own_messages_only() {
         .await
         .unwrap();
     let m = expect_publish(&me).await;
-    assert_eq!(text(&m), "theirs");
+    assert_eq!(payload_text(&m), "theirs");
     expect_quiet(&me).await;
 }
 
@@ -606,7 +587,7 @@ async fn request_response_round_trip_with_response_topic_and_correlation_data() 
         .unwrap();
     let a = expect_publish(&requester).await;
     assert_eq!(a.topic, "resp/requester");
-    assert_eq!(text(&a), "pong");
+    assert_eq!(payload_text(&a), "pong");
     assert_eq!(
         a.properties.correlation_data.as_deref(),
         Some(&b"req-42"[..])
@@ -643,7 +624,10 @@ async fn mqtt_4_7_2_1_dollar_topics_are_not_matched_by_leading_wildcards() {
         .await
         .unwrap();
     let m = expect_publish(&app).await;
-    assert_eq!((m.topic.as_str(), text(&m).as_str()), ("$app/x", "dollar"));
+    assert_eq!(
+        (m.topic.as_str(), payload_text(&m).as_str()),
+        ("$app/x", "dollar")
+    );
     // Let a heartbeat pass, then check what the wildcard subscribers got.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let got_hash: Vec<String> = drain_topics(&hash).await;
