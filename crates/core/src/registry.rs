@@ -34,6 +34,19 @@ pub struct ClientInfo {
     pub keep_alive: u16,
     pub clean_start: bool,
     pub connected_at_ms: u64,
+    /// The listener the client came in on, e.g. `tcp:default`.
+    pub listener: Arc<str>,
+    /// The TLS client certificate's identity, when one was presented.
+    pub peer_cert: Option<PeerCert>,
+}
+
+/// Identity taken from a verified TLS client certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerCert {
+    /// Subject Common Name (`${cert_common_name}`, `peer_cert_as_username = cn`).
+    pub common_name: Option<String>,
+    /// Subject distinguished name (`peer_cert_as_username = dn`).
+    pub subject_dn: Option<String>,
 }
 
 /// One registered owner of a client id.

@@ -97,6 +97,8 @@ where
         keep_alive: connect.keep_alive,
         clean_start: connect.clean_start,
         connected_at_ms: linkmq_core::message::now_ms(),
+        listener: conn.listener.clone(),
+        peer_cert: conn.peer_cert.clone(),
     });
     let prev = broker.registry.register(ClientEntry {
         conn_id,

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use linkmq_codec::{DecodeError, Disconnect, Packet, Properties, Protocol, ReasonCode};
 use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
+use linkmq_core::registry::PeerCert;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
@@ -42,11 +43,21 @@ pub(crate) struct Connection<R, W> {
     pub protocol: Protocol,
     /// The peer's Maximum Packet Size (v5), else unlimited.
     pub peer_max_packet: u32,
+    /// The listener's name, e.g. `tcp:default`.
+    pub listener: Arc<str>,
+    /// The TLS client certificate's identity (TLS listeners with a client certificate).
+    pub peer_cert: Option<PeerCert>,
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W> {
     /// A connection on a split socket.
-    pub fn new(reader: R, writer: W, peer: SocketAddr, broker: Arc<Broker>) -> Self {
+    pub fn new(
+        reader: R,
+        writer: W,
+        peer: SocketAddr,
+        broker: Arc<Broker>,
+        listener: Arc<str>,
+    ) -> Self {
         Connection {
             reader,
             writer,
@@ -56,6 +67,8 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             broker,
             protocol: Protocol::V5,
             peer_max_packet: u32::MAX,
+            listener,
+            peer_cert: None,
         }
     }
 

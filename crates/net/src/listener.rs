@@ -69,9 +69,10 @@ impl Listener {
             };
             let _ = stream.set_nodelay(true);
             let broker = broker.clone();
+            let name: Arc<str> = self.config.name.as_str().into();
             tracker.spawn(async move {
                 let (r, w) = stream.into_split();
-                Connection::new(r, w, peer, broker).run().await;
+                Connection::new(r, w, peer, broker, name).run().await;
                 drop(permit);
             });
         }
