@@ -102,6 +102,17 @@ impl std::fmt::Debug for Router {
     }
 }
 
+/// A read-only view of one subscription, for listing (`/api/v5/subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionView {
+    pub client_id: ClientId,
+    /// The filter without any `$share/<group>/` prefix.
+    pub filter: Arc<str>,
+    /// The shared-subscription group, if any.
+    pub group: Option<Arc<str>>,
+    pub sub: Subscription,
+}
+
 /// What one subscribe changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscribeOutcome {
@@ -387,6 +398,39 @@ impl Router {
     /// Every route this node holds (filter, and group for shared ones), sorted.
     pub fn routes(&self) -> Vec<RouteKey> {
         routes_of(&self.read())
+    }
+
+    /// Every subscription (session × filter), sorted by client id, then filter, then group; for the
+    /// management API. `client_id` narrows it to one session.
+    pub fn subscriptions(&self, client_id: Option<&str>) -> Vec<SubscriptionView> {
+        let trie = self.read();
+        let mut out = Vec::new();
+        let wanted = |m: &Member| client_id.is_none_or(|c| &*m.handle.client_id == c);
+        for (filter, entry) in trie.iter() {
+            let filter: Arc<str> = filter.into();
+            for m in entry.direct.iter().filter(|m| wanted(m)) {
+                out.push(SubscriptionView {
+                    client_id: m.handle.client_id.clone(),
+                    filter: filter.clone(),
+                    group: None,
+                    sub: m.sub,
+                });
+            }
+            for g in &entry.groups {
+                for m in g.members.iter().filter(|m| wanted(m)) {
+                    out.push(SubscriptionView {
+                        client_id: m.handle.client_id.clone(),
+                        filter: filter.clone(),
+                        group: Some(g.name.clone()),
+                        sub: m.sub,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.client_id, &a.filter, &a.group).cmp(&(&b.client_id, &b.filter, &b.group))
+        });
+        out
     }
 }
 
