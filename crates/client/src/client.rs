@@ -32,6 +32,27 @@ pub enum Event {
     Closed,
 }
 
+/// The acknowledgement of a publish queued with [`Client::publish_queued`]: resolves to the PUBACK
+/// (QoS 1) or PUBREC/PUBCOMP (QoS 2) reason, at once for QoS 0.
+#[derive(Debug)]
+pub struct PublishAck(Option<oneshot::Receiver<ReasonCode>>);
+
+impl std::future::Future for PublishAck {
+    type Output = Result<ReasonCode, ClientError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => std::task::Poll::Ready(Ok(ReasonCode::Success)),
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.map_err(|_| ClientError::ConnectionClosed)),
+        }
+    }
+}
+
 /// A handle on one MQTT connection. Clones share the connection; dropping the last one closes the
 /// socket without DISCONNECT.
 #[derive(Clone)]
@@ -168,7 +189,16 @@ impl Client {
 
     /// Publishes a prepared message (properties, topic alias and DUP flag as given; the packet
     /// identifier is assigned here). QoS 1/2 first wait for a slot under the server's Receive Maximum.
-    pub async fn publish_with(&self, mut publish: Publish) -> Result<ReasonCode, ClientError> {
+    pub async fn publish_with(&self, publish: Publish) -> Result<ReasonCode, ClientError> {
+        self.publish_queued(publish).await?.await
+    }
+
+    /// Hands a prepared message to the writer and returns without waiting for its acknowledgement,
+    /// so messages queued by one caller one after another go out in that order while several are in
+    /// flight (the Cluster Linking forwarder pipelines this way). QoS 1/2 wait here for a slot under
+    /// the server's Receive Maximum; QoS 0 waits until written. The returned [`PublishAck`] resolves
+    /// to what [`Client::publish_with`] would return.
+    pub async fn publish_queued(&self, mut publish: Publish) -> Result<PublishAck, ClientError> {
         let conn = self.conn();
         conn.check_open()?;
         if publish.qos == QoS::AtMostOnce {
@@ -182,7 +212,7 @@ impl Client {
             })
             .await?;
             done.await.map_err(|_| ClientError::ConnectionClosed)?;
-            return Ok(ReasonCode::Success);
+            return Ok(PublishAck(None));
         }
         publish.pkid = 1;
         let mut packet = Packet::Publish(publish);
@@ -217,7 +247,7 @@ impl Client {
         }
         conn.send(Outgoing::packet(packet)).await?;
         registration.sent = true;
-        done.await.map_err(|_| ClientError::ConnectionClosed)
+        Ok(PublishAck(Some(done)))
     }
 
     /// Queues a QoS 0 message and returns without waiting for the write: the cheap path for

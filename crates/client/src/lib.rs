@@ -19,7 +19,7 @@ mod reader;
 mod state;
 mod writer;
 
-pub use client::{Client, Event};
+pub use client::{Client, Event, PublishAck};
 pub use error::ClientError;
 pub use options::{ConnectOptions, MAX_PACKET_SIZE_LIMIT};
 pub use raw::RawConnection;
