@@ -7,6 +7,7 @@ use std::time::Instant;
 use linkmq_codec::{QoS, ReasonCode};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessHooks;
 use crate::hooks::{Forwarder, Intercept, PublishInterceptor, RouteListener};
 use crate::message::Message;
 use crate::metrics::{Counter, Metrics};
@@ -33,6 +34,8 @@ pub struct Broker {
     pub retained: RetainedStore<Arc<Message>>,
     pub registry: Registry,
     pub metrics: Metrics,
+    /// Authentication and authorization hooks (allow-all until something is installed).
+    pub access: AccessHooks,
     /// Cancelled on shutdown; every task watches it.
     pub shutdown: CancellationToken,
     pub started_at: Instant,
@@ -62,6 +65,7 @@ impl Broker {
             retained: RetainedStore::new(settings.max_retained_messages),
             registry: Registry::default(),
             metrics: Metrics::default(),
+            access: AccessHooks::default(),
             shutdown: CancellationToken::new(),
             started_at: Instant::now(),
             interceptors: RwLock::new(Vec::new()),

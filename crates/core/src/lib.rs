@@ -7,6 +7,7 @@
 //! receiver), and a [`hooks::Forwarder`] gets every message that other nodes or clusters may need.
 //! Entry points: [`Broker`] (shared state), [`session::SessionState`] (owned by one connection task).
 
+pub mod access;
 pub mod broker;
 pub mod hooks;
 pub mod message;

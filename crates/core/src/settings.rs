@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use linkmq_codec::QoS;
 
+use crate::access::PeerCertAs;
 use crate::shared_sub::SharedStrategy;
 
 /// Limits and options of the MQTT layer, EMQX names and defaults.
@@ -47,6 +48,10 @@ pub struct MqttSettings {
     /// `$SYS` heartbeat (uptime, datetime) and stats interval.
     pub sys_heartbeat_interval: Option<Duration>,
     pub sys_msg_interval: Option<Duration>,
+    /// Take the CONNECT username from the TLS client certificate (`mqtt.peer_cert_as_username`).
+    pub peer_cert_as_username: PeerCertAs,
+    /// Take the client id from the TLS client certificate (`mqtt.peer_cert_as_clientid`).
+    pub peer_cert_as_clientid: PeerCertAs,
 }
 
 impl Default for MqttSettings {
@@ -79,6 +84,8 @@ impl Default for MqttSettings {
             max_retained_messages: 0,
             sys_heartbeat_interval: Some(Duration::from_secs(30)),
             sys_msg_interval: Some(Duration::from_secs(60)),
+            peer_cert_as_username: PeerCertAs::Disabled,
+            peer_cert_as_clientid: PeerCertAs::Disabled,
         }
     }
 }
