@@ -34,6 +34,8 @@ pub struct Broker {
     pub retained: RetainedStore<Arc<Message>>,
     pub registry: Registry,
     pub metrics: Metrics,
+    /// Banned client ids and the flapping detector's counters.
+    pub banned: crate::banned::Banned,
     /// Authentication and authorization hooks (allow-all until something is installed).
     pub access: AccessHooks,
     /// Cancelled on shutdown; every task watches it.
@@ -65,6 +67,7 @@ impl Broker {
             retained: RetainedStore::new(settings.max_retained_messages),
             registry: Registry::default(),
             metrics: Metrics::default(),
+            banned: crate::banned::Banned::default(),
             access: AccessHooks::default(),
             shutdown: CancellationToken::new(),
             started_at: Instant::now(),

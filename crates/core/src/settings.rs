@@ -48,6 +48,8 @@ pub struct MqttSettings {
     /// `$SYS` heartbeat (uptime, datetime) and stats interval.
     pub sys_heartbeat_interval: Option<Duration>,
     pub sys_msg_interval: Option<Duration>,
+    /// `flapping_detect`: ban client ids that disconnect too often.
+    pub flapping_detect: crate::banned::FlappingDetect,
     /// Take the CONNECT username from the TLS client certificate (`mqtt.peer_cert_as_username`).
     pub peer_cert_as_username: PeerCertAs,
     /// Take the client id from the TLS client certificate (`mqtt.peer_cert_as_clientid`).
@@ -84,6 +86,7 @@ impl Default for MqttSettings {
             max_retained_messages: 0,
             sys_heartbeat_interval: Some(Duration::from_secs(30)),
             sys_msg_interval: Some(Duration::from_secs(60)),
+            flapping_detect: crate::banned::FlappingDetect::default(),
             peer_cert_as_username: PeerCertAs::Disabled,
             peer_cert_as_clientid: PeerCertAs::Disabled,
         }

@@ -106,6 +106,11 @@ impl Channel {
         let exit = self.connected(conn).await;
         let broker = self.broker.clone();
         broker.metrics.inc(Counter::ClientDisconnected);
+        if !matches!(exit, Exit::Shutdown) {
+            broker
+                .banned
+                .disconnected(&broker.settings.flapping_detect, &self.client_id);
+        }
         info!(client_id = %self.client_id, reason = ?exit_label(&exit), "client disconnected");
         self.session.set_online(false);
         match exit {
@@ -146,13 +151,22 @@ impl Channel {
             )
         });
         let mut last_recv = Instant::now();
+        // Bytes read together with CONNECT count against bytes_rate too.
+        conn.limiter.on_read(conn.rbuf.len());
         let retry = self.broker.settings.retry_interval;
         let shutdown = self.broker.shutdown.clone();
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
             loop {
+                // Over messages_rate / bytes_rate: leave the rest buffered until the bucket refills.
+                if conn.limiter.paused_until().is_some() {
+                    break;
+                }
                 match conn.try_decode() {
                     Ok(Some(p)) => {
+                        if matches!(p, linkmq_codec::Packet::Publish(_)) {
+                            conn.limiter.on_publish();
+                        }
                         if let Some(exit) = self.handle_packet(conn, p) {
                             return exit;
                         }
@@ -172,7 +186,11 @@ impl Channel {
                 }
             }
             self.pump(conn);
-            let ka_deadline = ka_timeout.map(|t| last_recv + t);
+            let paused = conn.limiter.paused_until();
+            // Keep alive does not run while we are the ones not reading.
+            let ka_deadline = ka_timeout
+                .filter(|_| paused.is_none())
+                .map(|t| last_recv + t);
             let retry_at = self
                 .session
                 .inflight
@@ -186,11 +204,15 @@ impl Channel {
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
                     None => {}
                 },
-                r = conn.reader.read_buf(&mut conn.rbuf) => match r {
+                r = conn.reader.read_buf(&mut conn.rbuf), if paused.is_none() => match r {
                     Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),
-                    Ok(_) => last_recv = Instant::now(),
+                    Ok(n) => {
+                        last_recv = Instant::now();
+                        conn.limiter.on_read(n);
+                    }
                     Err(_) => return Exit::Abnormal("socket error"),
                 },
+                _ = sleep_until_opt(paused) => last_recv = Instant::now(),
                 r = conn.writer.write(&conn.wbuf), if !conn.wbuf.is_empty() => match r {
                     Ok(0) | Err(_) => return Exit::Abnormal("socket error on write"),
                     Ok(n) => {

@@ -70,6 +70,11 @@ where
             return;
         }
     };
+    if broker.banned.is_banned(&client_id) {
+        debug!(peer = %conn.peer, client_id = %client_id, "client id banned; CONNACK 0x8A / return code 5");
+        refuse(conn, ReasonCode::Banned, Some("client id is banned")).await;
+        return;
+    }
 
     // Session expiry: v5 from the property (capped), v3 from clean_session and the configured interval.
     let max_expiry = broker

@@ -47,6 +47,8 @@ pub(crate) struct Connection<R, W> {
     pub listener: Arc<str>,
     /// The TLS client certificate's identity (TLS listeners with a client certificate).
     pub peer_cert: Option<PeerCert>,
+    /// The listener's `messages_rate` / `bytes_rate` for this client.
+    pub(crate) limiter: crate::limiter::InboundLimiter,
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W> {
@@ -69,6 +71,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             peer_max_packet: u32::MAX,
             listener,
             peer_cert: None,
+            limiter: Default::default(),
         }
     }
 

@@ -1,18 +1,24 @@
-//! The TCP accept loop: a connection limit checked at accept, one task per connection, graceful stop.
+//! The accept loop: connection rate and count limits checked at accept, one task per connection
+//! (TLS handshake and WebSocket upgrade run there, never in the loop), graceful stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
-use tokio::net::TcpListener;
+use linkmq_core::registry::PeerCert;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::connection::Connection;
+use crate::limiter::{InboundLimiter, Rate, TokenBucket};
+use crate::tls::TlsServer;
+use crate::ws::{self, WsOptions};
 
-/// One TCP listener's settings (`listeners.tcp.<name>`).
+/// One listener's settings (`listeners.<type>.<name>`).
 #[derive(Debug, Clone)]
 pub struct TcpListenerConfig {
     /// The listener's name, e.g. `tcp:default`.
@@ -22,18 +28,70 @@ pub struct TcpListenerConfig {
     pub max_connections: usize,
 }
 
+/// What runs on top of TCP.
+#[derive(Debug, Clone, Default)]
+pub enum Transport {
+    /// MQTT over TCP (`listeners.tcp`).
+    #[default]
+    Tcp,
+    /// MQTT over TLS (`listeners.ssl`).
+    Tls(TlsServer),
+    /// MQTT over WebSocket (`listeners.ws`).
+    Ws(WsOptions),
+    /// MQTT over WebSocket over TLS (`listeners.wss`).
+    Wss(TlsServer, WsOptions),
+}
+
+impl Transport {
+    fn label(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Tls(_) => "ssl",
+            Transport::Ws(_) => "ws",
+            Transport::Wss(..) => "wss",
+        }
+    }
+}
+
+/// A listener's transport and limits beyond [`TcpListenerConfig`]. The default is plain TCP with no
+/// rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerOptions {
+    pub transport: Transport,
+    /// `max_conn_rate`: connections accepted per period; the excess is closed at accept and counted
+    /// in `connections.rejected`.
+    pub max_conn_rate: Option<Rate>,
+    /// `messages_rate`: PUBLISH packets read per period, per client (reading pauses beyond it).
+    pub messages_rate: Option<Rate>,
+    /// `bytes_rate`: bytes read per period, per client (reading pauses beyond it).
+    pub bytes_rate: Option<Rate>,
+}
+
 /// A bound listener, ready to run.
 #[derive(Debug)]
 pub struct Listener {
     config: TcpListenerConfig,
+    options: ListenerOptions,
     socket: TcpListener,
 }
 
 impl Listener {
-    /// Binds the socket (so the caller learns the real port before serving).
+    /// Binds a plain TCP listener (so the caller learns the real port before serving).
     pub async fn bind(config: TcpListenerConfig) -> std::io::Result<Listener> {
+        Listener::bind_with(config, ListenerOptions::default()).await
+    }
+
+    /// Binds a listener with a transport (TLS, WebSocket) and limits.
+    pub async fn bind_with(
+        config: TcpListenerConfig,
+        options: ListenerOptions,
+    ) -> std::io::Result<Listener> {
         let socket = TcpListener::bind(config.bind).await?;
-        Ok(Listener { config, socket })
+        Ok(Listener {
+            config,
+            options,
+            socket,
+        })
     }
 
     /// The bound address.
@@ -47,7 +105,9 @@ impl Listener {
         let limit = Arc::new(Semaphore::new(
             self.config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
-        info!(listener = %self.config.name, bind = %self.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listener started");
+        let mut conn_rate = self.options.max_conn_rate.map(TokenBucket::new);
+        let name: Arc<str> = self.config.name.as_str().into();
+        info!(listener = %name, transport = self.options.transport.label(), bind = %self.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listener started");
         loop {
             let accepted = tokio::select! {
                 _ = broker.shutdown.cancelled() => break,
@@ -56,26 +116,145 @@ impl Listener {
             let (stream, peer) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
-                    warn!(listener = %self.config.name, error = %e, "accept failed");
+                    warn!(listener = %name, error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            if let Some(bucket) = &mut conn_rate
+                && !bucket.try_take_one()
+            {
+                broker.metrics.inc(Counter::ConnectionsRejected);
+                debug!(listener = %name, %peer, "max_conn_rate exceeded, closing");
+                drop(stream);
+                continue;
+            }
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 broker.metrics.inc(Counter::ConnectionsRejected);
-                debug!(listener = %self.config.name, %peer, "max_connections reached, closing");
+                debug!(listener = %name, %peer, "max_connections reached, closing");
                 drop(stream);
                 continue;
             };
             let _ = stream.set_nodelay(true);
             let broker = broker.clone();
-            let name: Arc<str> = self.config.name.as_str().into();
+            let name = name.clone();
+            let options = self.options.clone();
             tracker.spawn(async move {
-                let (r, w) = stream.into_split();
-                Connection::new(r, w, peer, broker, name).run().await;
+                serve(stream, peer, &options, broker, name).await;
                 drop(permit);
             });
         }
-        info!(listener = %self.config.name, "listener stopped");
+        info!(listener = %name, "listener stopped");
+    }
+}
+
+type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
+type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// One accepted socket: transport handshakes (bounded in time and by shutdown), then MQTT.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    options: &ListenerOptions,
+    broker: Arc<Broker>,
+    name: Arc<str>,
+) {
+    let limiter = InboundLimiter::new(options.messages_rate, options.bytes_rate);
+    if let Transport::Tcp = &options.transport {
+        let (r, w) = stream.into_split();
+        let mut conn = Connection::new(r, w, peer, broker, name);
+        conn.limiter = limiter;
+        conn.run().await;
+        return;
+    }
+    let shutdown = broker.shutdown.clone();
+    let upgraded = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        r = upgrade(stream, peer, &options.transport, &broker, &name) => r,
+    };
+    let Some((r, w, peer_cert)) = upgraded else {
+        return;
+    };
+    let mut conn = Connection::new(r, w, peer, broker, name);
+    conn.peer_cert = peer_cert;
+    conn.limiter = limiter;
+    conn.run().await;
+}
+
+/// TLS handshake and/or WebSocket upgrade; `None` (logged) when it fails or times out.
+async fn upgrade(
+    stream: TcpStream,
+    peer: SocketAddr,
+    transport: &Transport,
+    broker: &Broker,
+    name: &str,
+) -> Option<(BoxRead, BoxWrite, Option<PeerCert>)> {
+    match transport {
+        Transport::Tcp => {
+            let (r, w) = stream.into_split();
+            Some((Box::new(r), Box::new(w), None))
+        }
+        Transport::Tls(tls) => {
+            let (s, cert) = tls_handshake(stream, peer, tls, name).await?;
+            let (r, w) = tokio::io::split(s);
+            Some((Box::new(r), Box::new(w), cert))
+        }
+        Transport::Ws(o) => {
+            let s = ws_upgrade(stream, peer, o, broker, name).await?;
+            let (r, w) = tokio::io::split(s);
+            Some((Box::new(r), Box::new(w), None))
+        }
+        Transport::Wss(tls, o) => {
+            let (s, cert) = tls_handshake(stream, peer, tls, name).await?;
+            let s = ws_upgrade(s, peer, o, broker, name).await?;
+            let (r, w) = tokio::io::split(s);
+            Some((Box::new(r), Box::new(w), cert))
+        }
+    }
+}
+
+async fn tls_handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: &TlsServer,
+    name: &str,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Option<PeerCert>)> {
+    match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => {
+            let cert = crate::tls::peer_cert(s.get_ref().1);
+            Some((s, cert))
+        }
+        Ok(Err(e)) => {
+            debug!(listener = %name, %peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!(listener = %name, %peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// The WebSocket upgrade must come within the CONNECT timeout (`mqtt.idle_timeout`).
+async fn ws_upgrade<S>(
+    stream: S,
+    peer: SocketAddr,
+    o: &WsOptions,
+    broker: &Broker,
+    name: &str,
+) -> Option<ws::WsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(broker.settings.idle_timeout, ws::accept(stream, o)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            debug!(listener = %name, %peer, error = %e, "WebSocket upgrade failed");
+            None
+        }
+        Err(_) => {
+            debug!(listener = %name, %peer, "WebSocket upgrade timed out");
+            None
+        }
     }
 }
