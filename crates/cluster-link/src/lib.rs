@@ -33,3 +33,35 @@ pub use manager::{LinkManager, LinkManagerOptions, LinkOpError};
 pub use runtime::h8;
 pub use status::{ActorState, LinkMetrics, NodeLinkStatus};
 pub use timers::{LinkTimers, TIMERS_ENV};
+
+use std::sync::Arc;
+
+/// Starts the node's [`LinkManager`] from its configuration: `cluster.name`, `node.name`, and the
+/// links of `<node.data_dir>/configs/cluster.hocon` when runtime changes were persisted there, else
+/// `cluster.links`. Timers may be shortened for tests through [`TIMERS_ENV`].
+pub async fn start_for_node(
+    broker: &Arc<linkmq_core::Broker>,
+    config: &linkmq_config::Config,
+    tracker: &tokio_util::task::TaskTracker,
+) -> Result<Arc<LinkManager>, String> {
+    let data_dir = config.node.data_dir.clone();
+    let links = match persist::load_links(&data_dir)? {
+        Some(links) => {
+            tracing::info!(
+                file = %persist::runtime_config_path(&data_dir).display(),
+                links = links.len(),
+                "cluster links loaded from the runtime configuration"
+            );
+            links
+        }
+        None => config.cluster.links.clone(),
+    };
+    let opts = LinkManagerOptions {
+        cluster_name: config.cluster.name.clone(),
+        node_name: config.node.name.clone(),
+        links,
+        data_dir: Some(data_dir),
+        timers: LinkTimers::from_env(),
+    };
+    Ok(LinkManager::start(broker, opts, tracker).await)
+}

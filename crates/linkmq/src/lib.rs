@@ -20,6 +20,8 @@ pub struct Node {
     pub broker: Arc<Broker>,
     /// (listener name, bound address) of every MQTT listener.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The Cluster Linking manager (started by [`Node::start`]; `None` for [`Node::start_with`]).
+    pub links: Option<Arc<linkmq_cluster_link::LinkManager>>,
     tracker: TaskTracker,
 }
 
@@ -38,7 +40,12 @@ impl Node {
                 max_connections: l.max_connections.map(|n| n as usize).unwrap_or(usize::MAX),
             })
             .collect();
-        Node::start_with(settings, tcp).await
+        let mut node = Node::start_with(settings, tcp).await?;
+        let links = linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker)
+            .await
+            .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
+        node.links = Some(links);
+        Ok(node)
     }
 
     /// Starts a node from core settings and listener list directly (tests).
@@ -64,6 +71,7 @@ impl Node {
         Ok(Node {
             broker,
             listeners,
+            links: None,
             tracker,
         })
     }
