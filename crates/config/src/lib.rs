@@ -12,6 +12,7 @@
 
 mod error;
 mod link;
+mod rate;
 mod reader;
 mod schema;
 mod secret;
@@ -30,9 +31,11 @@ pub use link::{
     LinkValidationError, MAX_LINK_NAME_LEN, links_to_hocon, validate_link, validate_link_name,
     validate_link_topics, validate_links,
 };
+pub use rate::{Rate, parse_rate};
 pub use schema::RESERVED_ROOTS;
 pub use schema::cluster::{ClusterConfig, DiscoveryStrategy, StaticDiscovery};
 pub use schema::dashboard::{DashboardConfig, DashboardListener};
+pub use schema::flapping::FlappingDetectConfig;
 pub use schema::listeners::{
     ListenerConfig, ListenerKind, ListenersConfig, TcpOptions, WebsocketOptions,
 };
@@ -69,6 +72,8 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// `sys_topics { ... }`.
     pub sys_topics: SysTopicsConfig,
+    /// `flapping_detect { ... }`.
+    pub flapping_detect: FlappingDetectConfig,
     /// The file it was loaded from (`None`: embedded default or a string).
     pub source: Option<PathBuf>,
     /// One line per ignored (unknown) key, `file:line:col: key: unknown key, ignored`.
@@ -134,6 +139,7 @@ pub fn parse_str(
         log: sections.log,
         dashboard: sections.dashboard,
         sys_topics: sections.sys_topics,
+        flapping_detect: sections.flapping_detect,
         source: None,
         warnings,
         raw: doc.tree,

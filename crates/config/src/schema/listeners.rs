@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::rate::{self, Rate};
 use crate::reader::{self, Ctx, KeyPath, Section};
 use crate::tls::{ListenerSslOptions, read_listener_ssl};
 
@@ -95,6 +96,12 @@ pub struct ListenerConfig {
     pub ssl_options: Option<ListenerSslOptions>,
     /// WebSocket settings (`ws` and `wss` listeners only).
     pub websocket: Option<WebsocketOptions>,
+    /// Connections accepted per period by this listener; `None` is `infinity`.
+    pub max_conn_rate: Option<Rate>,
+    /// PUBLISH packets read per period from each client; `None` is `infinity`.
+    pub messages_rate: Option<Rate>,
+    /// Bytes read per period from each client; `None` is `infinity`.
+    pub bytes_rate: Option<Rate>,
 }
 
 /// `tcp_options` of a listener.
@@ -180,6 +187,9 @@ impl ListenerConfig {
             tcp_options: TcpOptions::default(),
             ssl_options: kind.has_tls().then(ListenerSslOptions::default),
             websocket: kind.has_websocket().then(WebsocketOptions::default),
+            max_conn_rate: None,
+            messages_rate: None,
+            bytes_rate: None,
         }
     }
 }
@@ -220,7 +230,21 @@ fn read_listener(mut sec: Section<'_>, ctx: &mut Ctx<'_>, kind: ListenerKind) ->
     let tcp_options = read_tcp_options(tcp_section, ctx);
     let ssl_options = if kind.has_tls() {
         let s = sec.section(ctx, "ssl_options");
-        Some(read_listener_ssl(s, ctx))
+        let ssl_path = s.path().clone();
+        let ssl = read_listener_ssl(s, ctx);
+        if enable {
+            // EMQX ships default certificates; linkmq has none, so a TLS listener must name its own
+            // (a missing `cacertfile` with `verify_peer` is reported when the listener starts).
+            for (key, missing) in [
+                ("certfile", ssl.certfile.is_none()),
+                ("keyfile", ssl.keyfile.is_none()),
+            ] {
+                if missing {
+                    ctx.error(&ssl_path.key(key), "required for a TLS listener");
+                }
+            }
+        }
+        Some(ssl)
     } else {
         None
     };
@@ -230,12 +254,12 @@ fn read_listener(mut sec: Section<'_>, ctx: &mut Ctx<'_>, kind: ListenerKind) ->
     } else {
         None
     };
+    let max_conn_rate = sec.get(ctx, "max_conn_rate", d.max_conn_rate, rate::rate);
+    let messages_rate = sec.get(ctx, "messages_rate", d.messages_rate, rate::rate);
+    let bytes_rate = sec.get(ctx, "bytes_rate", d.bytes_rate, rate::rate);
     sec.accept(&[
         "zone",
         "limiter",
-        "max_conn_rate",
-        "messages_rate",
-        "bytes_rate",
         "access_rules",
         "authentication",
         "bind_to_device",
@@ -253,6 +277,9 @@ fn read_listener(mut sec: Section<'_>, ctx: &mut Ctx<'_>, kind: ListenerKind) ->
         tcp_options,
         ssl_options,
         websocket,
+        max_conn_rate,
+        messages_rate,
+        bytes_rate,
     }
 }
 

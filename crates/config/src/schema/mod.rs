@@ -2,6 +2,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod dashboard;
+pub(crate) mod flapping;
 pub(crate) mod listeners;
 pub(crate) mod log;
 pub(crate) mod mqtt;
@@ -22,7 +23,6 @@ pub const RESERVED_ROOTS: &[&str] = &[
     "durable_sessions",
     "durable_storage",
     "session_persistence",
-    "flapping_detect",
     "force_shutdown",
     "force_gc",
     "overload_protection",
@@ -70,6 +70,7 @@ pub(crate) struct Sections {
     pub(crate) log: log::LogConfig,
     pub(crate) dashboard: dashboard::DashboardConfig,
     pub(crate) sys_topics: sys_topics::SysTopicsConfig,
+    pub(crate) flapping_detect: flapping::FlappingDetectConfig,
 }
 
 pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
@@ -88,6 +89,8 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
     let dashboard = dashboard::read(s, ctx);
     let s = root.section(ctx, "sys_topics");
     let sys_topics = sys_topics::read(s, ctx);
+    let s = root.section(ctx, "flapping_detect");
+    let flapping_detect = flapping::read(s, ctx);
     root.accept(RESERVED_ROOTS);
     root.finish(ctx);
     Sections {
@@ -98,5 +101,6 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
         log,
         dashboard,
         sys_topics,
+        flapping_detect,
     }
 }
