@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use linkmq_core::Broker;
 
+use crate::alarms::Alarms;
+use crate::auth::{AuthSettings, AuthStore};
 use crate::routes::cluster_links::LinkApi;
+use crate::stats::StatsMax;
 
 /// Shared by every request handler; cheap to clone.
 #[derive(Clone)]
@@ -13,8 +16,18 @@ pub struct ApiState {
     pub broker: Arc<Broker>,
     /// The node's loaded configuration.
     pub config: Arc<linkmq_config::Config>,
+    /// Dashboard users, tokens, API keys.
+    pub auth: Arc<AuthStore>,
+    /// Active and past alarms (`/api/v5/alarms`).
+    pub alarms: Arc<Alarms>,
+    /// Highest values seen of the `/stats` gauges (`*.max`).
+    pub stats_max: Arc<StatsMax>,
     /// The Cluster Linking manager, when the node runs one (see [`crate::routes::cluster_links`]).
     pub links: Option<Arc<dyn LinkApi>>,
+    /// Largest request body accepted (413 above).
+    pub max_body: usize,
+    /// `prometheus.enable_basic_auth = false`: the scrape endpoint needs no credentials.
+    pub open_prometheus: bool,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -27,12 +40,33 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// State for `broker` configured by `config`, without optional extensions.
-    pub fn new(broker: Arc<Broker>, config: linkmq_config::Config) -> ApiState {
+    /// State for `broker` configured by `config`: loads users and API keys from
+    /// `<node.data_dir>/dashboard` and `api_key.bootstrap_file`.
+    pub fn new(broker: Arc<Broker>, config: linkmq_config::Config) -> anyhow::Result<ApiState> {
+        let auth = AuthStore::open(AuthSettings::from_config(&config))?;
+        Ok(ApiState::with_auth(broker, config, auth))
+    }
+
+    /// State with an already opened [`AuthStore`] (tests tune its settings).
+    pub fn with_auth(
+        broker: Arc<Broker>,
+        config: linkmq_config::Config,
+        auth: AuthStore,
+    ) -> ApiState {
+        // A publish body carries up to max_packet_size of payload, base64 grows it by 4/3.
+        let max_body = (broker.settings.max_packet_size as usize)
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
+            .max(1024 * 1024);
         ApiState {
             broker,
-            config: Arc::new(config),
+            auth: Arc::new(auth),
+            alarms: Arc::new(Alarms::default()),
+            stats_max: Arc::new(StatsMax::default()),
             links: None,
+            max_body,
+            open_prometheus: crate::routes::prometheus::open_scrape(&config),
+            config: Arc::new(config),
         }
     }
 
@@ -40,5 +74,10 @@ impl ApiState {
     pub fn with_links(mut self, links: Arc<dyn LinkApi>) -> ApiState {
         self.links = Some(links);
         self
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.broker.settings.node_name
     }
 }
