@@ -1,0 +1,301 @@
+//! Shared by the `link_*` tests: single-node clusters as real `linkmq` processes on loopback, with
+//! short Cluster Linking timers, logs kept in a file, and kill/restart on the same port and data dir.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use linkmq_client::{Client, ConnectOptions, Event, QoS, ReasonCode};
+use linkmq_tests::{free_port, linkmq_bin};
+
+/// Short protocol timers for tests (see `linkmq_cluster_link::TIMERS_ENV`).
+pub const TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=300ms,handshake=2s";
+
+/// Builds the binary once per test process (a no-op when up to date).
+pub fn bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = linkmq_bin();
+            let profile_dir = bin.parent().expect("profile dir");
+            let target_dir = profile_dir.parent().expect("target dir");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_string(),
+                Some(other) => other.to_string(),
+            };
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "linkmq", "--bin", "linkmq"])
+                .args(["--profile", &profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(workspace)
+                .stdin(Stdio::null())
+                .status()
+                .expect("run cargo build -p linkmq");
+            assert!(status.success(), "cargo build -p linkmq failed: {status}");
+            bin
+        })
+        .clone()
+}
+
+/// One link entry of `cluster.links`.
+pub fn link(name: &str, port: u16, topics: &[&str]) -> String {
+    link_with(name, port, topics, "")
+}
+
+/// A link entry with extra fields (HOCON, e.g. `enable = false`).
+pub fn link_with(name: &str, port: u16, topics: &[&str], extra: &str) -> String {
+    let topics: Vec<String> = topics.iter().map(|t| format!("{t:?}")).collect();
+    format!(
+        "{{ name = \"{name}\", server = \"127.0.0.1:{port}\", topics = [{}], pool_size = 2, {extra} }}",
+        topics.join(", ")
+    )
+}
+
+/// A single-node cluster: one `linkmq` process named `<name>@127.0.0.1`, `cluster.name = <name>`.
+pub struct Cluster {
+    pub name: String,
+    pub port: u16,
+    /// HTTP API port (0: no API).
+    pub api_port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    links: String,
+    extra: String,
+}
+
+impl Cluster {
+    /// Reserves a port and a directory; call [`Cluster::launch`] with the links.
+    pub fn new(name: &str) -> Cluster {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "linkmq-link-{}-{name}-{port}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Cluster {
+            name: name.to_string(),
+            port,
+            api_port: 0,
+            dir,
+            child: None,
+            links: String::new(),
+            extra: String::new(),
+        }
+    }
+
+    /// Serve the HTTP API on a free port.
+    pub fn with_api(mut self) -> Cluster {
+        self.api_port = free_port();
+        self
+    }
+
+    /// More HOCON appended to the configuration.
+    pub fn with_extra(mut self, extra: &str) -> Cluster {
+        self.extra = extra.to_string();
+        self
+    }
+
+    /// Writes the configuration with these links and starts the process.
+    pub fn launch(&mut self, links: &[String]) {
+        self.links = links.join(",\n  ");
+        self.spawn();
+    }
+
+    /// The node name.
+    pub fn node(&self) -> String {
+        format!("{}@127.0.0.1", self.name)
+    }
+
+    fn spawn(&mut self) {
+        let conf = self.dir.join("emqx.conf");
+        let text = format!(
+            "node.name = \"{node}\"\nnode.data_dir = \"{data}\"\ncluster.name = \"{name}\"\n\
+             listeners.tcp.default.bind = \"127.0.0.1:{port}\"\n\
+             dashboard.listeners.http.bind = {api}\nlog.console.level = info\n\
+             cluster.links = [\n  {links}\n]\n{extra}\n",
+            node = self.node(),
+            data = self.dir.join("data").display(),
+            name = self.name,
+            port = self.port,
+            api = if self.api_port == 0 {
+                "0".to_string()
+            } else {
+                format!("\"127.0.0.1:{}\"", self.api_port)
+            },
+            links = self.links,
+            extra = self.extra,
+        );
+        std::fs::write(&conf, text).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(bin())
+            .args(["start", "-c"])
+            .arg(&conf)
+            .env("LINKMQ_LINK_TIMERS", TIMERS)
+            .env("RUST_LOG", "info")
+            .env_remove("LINKMQ_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn linkmq");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("{} exited with {status}:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} did not listen on {}:\n{}", self.name, self.port, self.log());
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("linkmq.log")
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no DISCONNECT, no cleanup.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again on the same port, data dir and configuration.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A connected v5 client.
+    pub async fn client(&self, id: &str) -> Client {
+        let (c, _) = Client::connect(ConnectOptions::new(self.addr(), id))
+            .await
+            .unwrap_or_else(|e| panic!("{id} connects to {}: {e}", self.name));
+        c
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("--- {} log ({}) ---\n{}", self.name, self.log_path().display(), self.log());
+        }
+    }
+}
+
+/// Publishes QoS 1 `topic` on `publisher` until the PUBACK says a destination exists (0x00): the
+/// remote's route for it has arrived. Panics after `within`.
+pub async fn await_route(publisher: &Client, topic: &str, within: Duration) {
+    let until = Instant::now() + within;
+    loop {
+        let rc = publisher
+            .publish(topic, "probe", QoS::AtLeastOnce, false)
+            .await
+            .expect("probe publish");
+        if rc == ReasonCode::Success {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "no route for {topic} within {within:?} (last PUBACK {rc:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Publishes QoS 1 `topic` until the PUBACK is 0x10 (no route any more). Panics after `within`.
+pub async fn await_no_route(publisher: &Client, topic: &str, within: Duration) {
+    let until = Instant::now() + within;
+    loop {
+        let rc = publisher
+            .publish(topic, "probe", QoS::AtLeastOnce, false)
+            .await
+            .expect("probe publish");
+        if rc == ReasonCode::NoMatchingSubscribers {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "route for {topic} still there after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The publishes `c` receives within `wait` (stops early once `n` arrived).
+pub async fn collect(c: &Client, n: usize, wait: Duration) -> Vec<linkmq_codec::Publish> {
+    let until = tokio::time::Instant::now() + wait;
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout_at(until, c.recv()).await {
+            Ok(Some(Event::Publish(p))) => out.push(p),
+            Ok(Some(other)) => panic!("unexpected {other:?}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Payloads as text, for assertions.
+pub fn texts(ps: &[linkmq_codec::Publish]) -> Vec<String> {
+    ps.iter()
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect()
+}
+
+/// Receives until `pred` matches a publish (others are skipped); panics after `within`.
+pub async fn recv_matching(
+    c: &Client,
+    within: Duration,
+    pred: impl Fn(&linkmq_codec::Publish) -> bool,
+) -> linkmq_codec::Publish {
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(until, c.recv()).await {
+            Ok(Some(Event::Publish(p))) if pred(&p) => return p,
+            Ok(Some(Event::Publish(_))) => {}
+            other => panic!("no matching publish: {other:?}"),
+        }
+    }
+}
+
+/// Waits until `f()` is true, polling every 50 ms; panics with `what` after `within`.
+pub async fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
