@@ -9,14 +9,14 @@ use linkmq_codec::{
     ConnAck, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode, SubAck,
     SubOptions, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::ClientError;
 use crate::options::ConnectOptions;
 use crate::reader::{self, ReaderConfig};
 use crate::state::{Conn, Pending};
+use crate::transport::Stream;
 use crate::writer::{self, OUTBOX_CAPACITY, Outgoing};
 
 /// What the server sent us, in arrival order.
@@ -121,7 +121,6 @@ impl Client {
             outbox_tx,
         ));
         let (events_tx, events_rx) = mpsc::channel(opts.event_capacity.max(1));
-        let (read_half, write_half) = stream.into_split();
         let config = ReaderConfig {
             max_packet_size: opts.max_packet_size,
             topic_alias_maximum: opts
@@ -131,19 +130,18 @@ impl Client {
                 .unwrap_or(0),
             auto_ack: opts.auto_ack,
         };
-        tokio::spawn(reader::run(
-            conn.clone(),
-            read_half,
-            leftover,
-            events_tx,
-            config,
-        ));
-        tokio::spawn(writer::run(
-            conn.clone(),
-            write_half,
-            outbox_rx,
-            Duration::from_secs(u64::from(keep_alive)),
-        ));
+        let keep_alive = Duration::from_secs(u64::from(keep_alive));
+        let tasks = (leftover, events_tx, config, outbox_rx, keep_alive);
+        match stream {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                spawn_io(&conn, r, w, tasks);
+            }
+            Stream::Other(s) => {
+                let (r, w) = tokio::io::split(s);
+                spawn_io(&conn, r, w, tasks);
+            }
+        }
         let client = Client {
             inner: Arc::new(Inner {
                 conn,
@@ -400,10 +398,30 @@ impl Client {
     }
 }
 
-/// TCP connect, CONNECT, CONNACK. Returns the stream, the CONNACK and any bytes read past it.
-async fn handshake(opts: &ConnectOptions) -> Result<(TcpStream, ConnAck, BytesMut), ClientError> {
-    let mut stream = TcpStream::connect(&opts.addr).await?;
-    stream.set_nodelay(true)?;
+/// What the reader and writer tasks get besides the socket halves.
+type TaskParts = (
+    BytesMut,
+    mpsc::Sender<Event>,
+    ReaderConfig,
+    mpsc::Receiver<Outgoing>,
+    Duration,
+);
+
+/// Spawns the reader and the writer task on the two halves of the connection.
+fn spawn_io<R, W>(conn: &Arc<Conn>, r: R, w: W, parts: TaskParts)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (leftover, events_tx, config, outbox_rx, keep_alive) = parts;
+    tokio::spawn(reader::run(conn.clone(), r, leftover, events_tx, config));
+    tokio::spawn(writer::run(conn.clone(), w, outbox_rx, keep_alive));
+}
+
+/// Transport (TCP, TLS, WebSocket), CONNECT, CONNACK. Returns the stream, the CONNACK and any bytes
+/// read past it.
+async fn handshake(opts: &ConnectOptions) -> Result<(Stream, ConnAck, BytesMut), ClientError> {
+    let mut stream = crate::transport::open(&opts.addr, &opts.transport).await?;
     let mut buf = BytesMut::with_capacity(256);
     linkmq_codec::encode(
         &Packet::Connect(Box::new(opts.connect_packet())),
@@ -411,6 +429,7 @@ async fn handshake(opts: &ConnectOptions) -> Result<(TcpStream, ConnAck, BytesMu
         &mut buf,
     )?;
     stream.write_all(&buf).await?;
+    stream.flush().await?;
     buf.clear();
     loop {
         if let Some(packet) = linkmq_codec::decode(&mut buf, opts.protocol, opts.max_packet_size)? {

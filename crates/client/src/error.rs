@@ -49,4 +49,10 @@ pub enum ClientError {
     /// The call does not make sense with these arguments.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The TLS configuration cannot be built (unreadable or unusable CA, certificate or key).
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The WebSocket upgrade failed (e.g. the server answered 404 or chose no `mqtt` subprotocol).
+    #[error("WebSocket upgrade failed: {0}")]
+    WebSocket(String),
 }

@@ -17,12 +17,14 @@ mod options;
 mod raw;
 mod reader;
 mod state;
+mod transport;
 mod writer;
 
 pub use client::{Client, Event, PublishAck};
 pub use error::ClientError;
 pub use options::{ConnectOptions, MAX_PACKET_SIZE_LIMIT};
 pub use raw::RawConnection;
+pub use transport::{Pem, Sni, TlsOptions, TlsVersion, Transport};
 
 /// The codec this client speaks through, for tests that build or parse packets themselves.
 pub use linkmq_codec as codec;

@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use linkmq_codec::{Connect, LastWill, Properties, Protocol};
 
+use crate::transport::{TlsOptions, Transport};
+
 /// The largest packet MQTT can carry (Remaining Length 268435455 plus a 5-byte fixed header).
 pub const MAX_PACKET_SIZE_LIMIT: u32 = 268_435_455 + 5;
 
@@ -13,6 +15,8 @@ pub const MAX_PACKET_SIZE_LIMIT: u32 = 268_435_455 + 5;
 pub struct ConnectOptions {
     /// Server address as "host:port".
     pub addr: String,
+    /// TCP (default), TLS, WebSocket or WebSocket over TLS.
+    pub transport: Transport,
     /// Protocol version to speak.
     pub protocol: Protocol,
     /// Client identifier; empty asks the server to assign one (v5) or is accepted with clean start (v3.1.1).
@@ -48,6 +52,7 @@ impl ConnectOptions {
     pub fn new(addr: impl Into<String>, client_id: impl Into<String>) -> Self {
         ConnectOptions {
             addr: addr.into(),
+            transport: Transport::Tcp,
             protocol: Protocol::V5,
             client_id: client_id.into(),
             clean_start: true,
@@ -61,6 +66,30 @@ impl ConnectOptions {
             max_packet_size: MAX_PACKET_SIZE_LIMIT,
             event_capacity: 65_536,
         }
+    }
+
+    /// Transport to the server.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// MQTT over TLS.
+    pub fn tls(self, tls: TlsOptions) -> Self {
+        self.transport(Transport::Tls(tls))
+    }
+
+    /// MQTT over WebSocket at this HTTP path (e.g. `/mqtt`), subprotocol `mqtt`.
+    pub fn ws(self, path: impl Into<String>) -> Self {
+        self.transport(Transport::Ws { path: path.into() })
+    }
+
+    /// MQTT over WebSocket over TLS at this HTTP path.
+    pub fn wss(self, tls: TlsOptions, path: impl Into<String>) -> Self {
+        self.transport(Transport::Wss {
+            tls,
+            path: path.into(),
+        })
     }
 
     /// Protocol version to speak.

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use linkmq_codec::{Disconnect, Packet, PubResponse, Publish, QoS, ReasonCode};
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::Event;
@@ -36,9 +35,9 @@ enum End {
 
 /// Runs until the connection closes, then queues the final event ([`Event::Disconnect`] or
 /// [`Event::Closed`]) and drops the event sender so `recv` returns `None` afterwards.
-pub(crate) async fn run(
+pub(crate) async fn run<R: AsyncRead + Unpin>(
     conn: Arc<Conn>,
-    sock: OwnedReadHalf,
+    sock: R,
     buf: BytesMut,
     events: mpsc::Sender<Event>,
     config: ReaderConfig,
@@ -58,9 +57,9 @@ pub(crate) async fn run(
     let _ = events.send(last).await;
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     conn: &Conn,
-    mut sock: OwnedReadHalf,
+    mut sock: R,
     mut buf: BytesMut,
     events: &mpsc::Sender<Event>,
     config: &ReaderConfig,

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use linkmq_codec::Packet;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
@@ -53,9 +52,9 @@ enum WriteEnd {
 }
 
 /// Runs until the connection closes; closes it on any write failure.
-pub(crate) async fn run(
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
     conn: Arc<Conn>,
-    mut sock: OwnedWriteHalf,
+    mut sock: W,
     mut outbox: mpsc::Receiver<Outgoing>,
     keep_alive: Duration,
 ) {
@@ -80,9 +79,9 @@ pub(crate) async fn run(
     }
 }
 
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     conn: &Conn,
-    sock: &mut OwnedWriteHalf,
+    sock: &mut W,
     outbox: &mut mpsc::Receiver<Outgoing>,
     keep_alive: Duration,
 ) -> WriteEnd {
@@ -100,7 +99,8 @@ async fn write_loop(
                         return WriteEnd::Failed("no PINGRESP within the keep-alive".into());
                     }
                     encode(conn, &Packet::PingReq, &mut buf);
-                    if let Err(e) = sock.write_all(&buf).await {
+                    // flush: TLS and WebSocket streams buffer (a no-op on TCP).
+                    if let Err(e) = write_flush(sock, &buf).await {
                         return WriteEnd::Failed(e.to_string());
                     }
                     buf.clear();
@@ -121,7 +121,7 @@ async fn write_loop(
             }
         }
         if !buf.is_empty() {
-            if let Err(e) = sock.write_all(&buf).await {
+            if let Err(e) = write_flush(sock, &buf).await {
                 return WriteEnd::Failed(e.to_string());
             }
             buf.clear();
@@ -134,6 +134,11 @@ async fn write_loop(
             let _ = tx.send(());
         }
     }
+}
+
+async fn write_flush<W: AsyncWrite + Unpin>(sock: &mut W, buf: &[u8]) -> std::io::Result<()> {
+    sock.write_all(buf).await?;
+    sock.flush().await
 }
 
 /// Encodes one outbox item into the batch; true if it closes the connection.

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use linkmq_core::{Broker, MqttSettings};
-use linkmq_net::{Listener, TcpListenerConfig};
+use linkmq_net::{Listener, ListenerOptions, TcpListenerConfig};
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
 mod settings;
+mod transport;
 
 pub use settings::mqtt_settings;
+pub use transport::listener_specs;
 
 /// A running node.
 #[derive(Debug)]
@@ -29,18 +31,8 @@ impl Node {
     /// Starts a node from a loaded configuration.
     pub async fn start(config: &linkmq_config::Config) -> anyhow::Result<Node> {
         let settings = mqtt_settings(config);
-        let tcp = config
-            .listeners
-            .tcp
-            .iter()
-            .filter(|(_, l)| l.enable)
-            .map(|(name, l)| TcpListenerConfig {
-                name: format!("tcp:{name}"),
-                bind: l.bind,
-                max_connections: l.max_connections.map(|n| n as usize).unwrap_or(usize::MAX),
-            })
-            .collect();
-        let mut node = Node::start_with(settings, tcp).await?;
+        let listeners = listener_specs(config)?;
+        let mut node = Node::start_with_listeners(settings, listeners).await?;
         let links = linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker)
             .await
             .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
@@ -53,13 +45,23 @@ impl Node {
         settings: MqttSettings,
         tcp: Vec<TcpListenerConfig>,
     ) -> anyhow::Result<Node> {
+        let plain = tcp.into_iter().map(|c| (c, ListenerOptions::default()));
+        Node::start_with_listeners(settings, plain.collect()).await
+    }
+
+    /// Starts a node from core settings and listeners of any transport (TCP, TLS, WS, WSS) with
+    /// their limits (tests; [`Node::start`] builds them with [`listener_specs`]).
+    pub async fn start_with_listeners(
+        settings: MqttSettings,
+        specs: Vec<(TcpListenerConfig, ListenerOptions)>,
+    ) -> anyhow::Result<Node> {
         let broker = Broker::new(settings);
         let tracker = TaskTracker::new();
         let mut listeners = Vec::new();
-        for cfg in tcp {
+        for (cfg, options) in specs {
             let name = cfg.name.clone();
             let bind = cfg.bind;
-            let l = Listener::bind(cfg)
+            let l = Listener::bind_with(cfg, options)
                 .await
                 .with_context(|| format!("listener {name}: cannot bind {bind}"))?;
             let addr = l.local_addr()?;

@@ -38,6 +38,12 @@ pub fn mqtt_settings(cfg: &linkmq_config::Config) -> MqttSettings {
         response_information: m.response_information.clone(),
         sys_heartbeat_interval: cfg.sys_topics.sys_heartbeat_interval,
         sys_msg_interval: cfg.sys_topics.sys_msg_interval,
+        flapping_detect: linkmq_core::banned::FlappingDetect {
+            enable: cfg.flapping_detect.enable,
+            max_count: cfg.flapping_detect.max_count,
+            window_time: cfg.flapping_detect.window_time,
+            ban_time: cfg.flapping_detect.ban_time,
+        },
         ..MqttSettings::default()
     }
 }
