@@ -57,6 +57,8 @@ pub(crate) struct Channel {
     pub window: usize,
     /// Our Receive Maximum for inbound QoS 2 (v5).
     pub receive_max_in: usize,
+    /// This client's authorization state (decision cache).
+    pub authz: Box<dyn linkmq_core::access::ClientAuthz>,
 }
 
 impl Channel {
@@ -90,6 +92,7 @@ impl Channel {
             },
             window,
             receive_max_in,
+            authz: Box::new(linkmq_core::access::AllowAll),
             broker,
         }
     }
@@ -364,6 +367,9 @@ impl Channel {
     /// Publishes the will message, if one is pending.
     pub(crate) fn publish_will(&mut self) {
         let Some(w) = self.will.take() else { return };
+        if !self.may_publish_will(&w.topic, w.qos, w.retain) {
+            return;
+        }
         let mut props = w.properties;
         props.will_delay_interval = None;
         let msg = Message::new(

@@ -25,7 +25,7 @@ where
     W: AsyncWrite + Unpin + Send,
 {
     let broker = conn.broker.clone();
-    let connect = match conn.read_packet(broker.settings.idle_timeout).await {
+    let mut connect = match conn.read_packet(broker.settings.idle_timeout).await {
         Ok(Packet::Connect(c)) => c,
         Ok(other) => {
             debug!(peer = %conn.peer, packet = other.name(), "[MQTT-3.1.0-1] first packet is not CONNECT; closing");
@@ -52,6 +52,7 @@ where
         }
     };
     conn.protocol = connect.protocol;
+    crate::access::apply_peer_cert(&mut connect, conn.peer_cert.as_ref(), &broker.settings);
     broker.metrics.inc(Counter::PacketsConnectReceived);
     broker.metrics.inc(Counter::ClientConnect);
     if let Some(max) = connect.properties.maximum_packet_size {
@@ -75,6 +76,15 @@ where
         refuse(conn, ReasonCode::Banned, Some("client id is banned")).await;
         return;
     }
+
+    let authed = match crate::access::authenticate(conn, &connect, &client_id).await {
+        Ok(a) => a,
+        Err((reason, why)) => {
+            debug!(peer = %conn.peer, client_id = %client_id, ?reason, "authentication failed");
+            refuse(conn, reason, Some(why)).await;
+            return;
+        }
+    };
 
     // Session expiry: v5 from the property (capped), v3 from clean_session and the configured interval.
     let max_expiry = broker
@@ -105,6 +115,10 @@ where
         listener: conn.listener.clone(),
         peer_cert: conn.peer_cert.clone(),
     });
+    let authz = broker
+        .access
+        .authorizer()
+        .client(info.clone(), authed.is_superuser);
     let prev = broker.registry.register(ClientEntry {
         conn_id,
         ctl: ctl_tx,
@@ -177,6 +191,7 @@ where
             props.response_information = Some(s.response_information.clone());
         }
     }
+    authed.connack_properties(&mut props);
     let ack = Packet::ConnAck(ConnAck {
         session_present,
         reason: ReasonCode::Success,
@@ -193,7 +208,7 @@ where
         _ => connect.keep_alive,
     };
     let connect = *connect;
-    let ch = Channel::new(
+    let mut ch = Channel::new(
         broker.clone(),
         session,
         client_id,
@@ -202,6 +217,7 @@ where
         &connect,
         keep_alive,
     );
+    ch.authz = authz;
     ch.run(conn, session_present).await;
 }
 
@@ -252,12 +268,6 @@ fn check_connect(
         return Err((
             ReasonCode::ProtocolError,
             "[MQTT-3.1.2.11.10] Authentication Data without Authentication Method",
-        ));
-    }
-    if c.properties.authentication_method.is_some() {
-        return Err((
-            ReasonCode::BadAuthenticationMethod,
-            "enhanced authentication is not configured",
         ));
     }
     if let Some(w) = &c.will {

@@ -76,7 +76,12 @@ impl Channel {
                 };
                 conn.queue(&Packet::PubComp(ack(a.pkid, reason, v5)));
             }
-            Packet::Subscribe(s) => self.on_subscribe(conn, s),
+            Packet::Subscribe(s) => {
+                if let Some(exit) = self.subscribe_denied_disconnect(&s) {
+                    return Some(exit);
+                }
+                self.on_subscribe(conn, s)
+            }
             Packet::Unsubscribe(u) => self.on_unsubscribe(conn, u),
             Packet::PingReq => {
                 conn.queue(&Packet::PingResp);
@@ -197,6 +202,18 @@ impl Channel {
                 }
             };
         }
+        if let Some(denied) = crate::access::authorize_publish(
+            self.authz.as_mut(),
+            &self.broker,
+            &self.client_id,
+            conn,
+            &topic,
+            p.qos,
+            p.retain,
+            p.pkid,
+        ) {
+            return denied;
+        }
         if p.qos == QoS::ExactlyOnce {
             if self.session.awaiting_rel.contains_key(&p.pkid) {
                 // A re-sent QoS 2 PUBLISH: already routed once [MQTT-4.3.3-10].
@@ -283,6 +300,14 @@ impl Channel {
                 ReasonCode::SharedSubscriptionsNotSupported
             } else if topic::has_wildcard(inner) && !settings.wildcard_subscription {
                 ReasonCode::WildcardSubscriptionsNotSupported
+            } else if !crate::access::may_subscribe(
+                self.authz.as_mut(),
+                &self.broker,
+                &self.client_id,
+                &f.filter,
+                f.options.qos,
+            ) {
+                ReasonCode::NotAuthorized
             } else {
                 let mut options = f.options;
                 options.qos = options.qos.min(settings.max_qos_allowed);

@@ -7,6 +7,7 @@
 //! TLS and WebSocket transports, `limiter` the rate limits. Knows the codec and
 //! core; knows nothing of configuration files, the cluster or Cluster Linking.
 
+mod access;
 mod channel;
 mod connect;
 mod connection;
