@@ -50,7 +50,7 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
-    /// 409-free EMQX style: duplicates are 400 `ALREADY_EXISTS` (as EMQX's authn users API).
+    /// 409 `ALREADY_EXISTS` (as EMQX's authn users API).
     pub fn already_exists(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", message)
     }

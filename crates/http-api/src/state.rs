@@ -24,6 +24,10 @@ pub struct ApiState {
     pub stats_max: Arc<StatsMax>,
     /// The Cluster Linking manager, when the node runs one (see [`crate::routes::cluster_links`]).
     pub links: Option<Arc<dyn LinkApi>>,
+    /// The authentication chain, for `/authentication/{id}/users` (404 when `None`).
+    pub authn: Option<Arc<linkmq_acl::Authn>>,
+    /// The `acl.conf` engine, for `/authorization/sources/file` (404 when `None`).
+    pub authz: Option<linkmq_acl::AclEngine>,
     /// Largest request body accepted (413 above).
     pub max_body: usize,
     /// `prometheus.enable_basic_auth = false`: the scrape endpoint needs no credentials.
@@ -35,6 +39,8 @@ impl std::fmt::Debug for ApiState {
         f.debug_struct("ApiState")
             .field("broker", &self.broker)
             .field("links", &self.links.is_some())
+            .field("authn", &self.authn.is_some())
+            .field("authz", &self.authz.is_some())
             .finish()
     }
 }
@@ -64,6 +70,8 @@ impl ApiState {
             alarms: Arc::new(Alarms::default()),
             stats_max: Arc::new(StatsMax::default()),
             links: None,
+            authn: None,
+            authz: None,
             max_body,
             open_prometheus: crate::routes::prometheus::open_scrape(&config),
             config: Arc::new(config),
@@ -73,6 +81,18 @@ impl ApiState {
     /// Plugs in the Cluster Linking manager.
     pub fn with_links(mut self, links: Arc<dyn LinkApi>) -> ApiState {
         self.links = Some(links);
+        self
+    }
+
+    /// Plugs in the authentication chain (built-in database users CRUD).
+    pub fn with_authn(mut self, authn: Arc<linkmq_acl::Authn>) -> ApiState {
+        self.authn = Some(authn);
+        self
+    }
+
+    /// Plugs in the authorization engine (file rules GET/PUT).
+    pub fn with_authz(mut self, authz: linkmq_acl::AclEngine) -> ApiState {
+        self.authz = Some(authz);
         self
     }
 
