@@ -9,7 +9,9 @@ use std::time::Duration;
 use linkmq::Node;
 use linkmq_client::{Client, ConnectOptions};
 use linkmq_core::MqttSettings;
-use linkmq_net::TcpListenerConfig;
+use linkmq_net::{ListenerOptions, TcpListenerConfig};
+
+pub mod pki;
 
 /// An in-process broker on 127.0.0.1:<ephemeral>.
 pub struct TestBroker {
@@ -50,6 +52,36 @@ impl TestBroker {
         TestBroker { node, addr }
     }
 
+    /// Settings adjusted by `f`, and these listeners (any transport, with limits); `addr` is the
+    /// first one's. Listener configs binding port 0 get an ephemeral port each.
+    pub async fn start_listeners(
+        f: impl FnOnce(&mut MqttSettings),
+        listeners: Vec<(TcpListenerConfig, ListenerOptions)>,
+    ) -> TestBroker {
+        init_tracing();
+        let mut s = MqttSettings {
+            sys_heartbeat_interval: None,
+            sys_msg_interval: None,
+            ..MqttSettings::default()
+        };
+        f(&mut s);
+        let node = Node::start_with_listeners(s, listeners)
+            .await
+            .expect("broker starts");
+        let addr = node.mqtt_addr();
+        TestBroker { node, addr }
+    }
+
+    /// "127.0.0.1:port" of the listener named `name` (e.g. `ssl:default`).
+    pub fn listener_addr(&self, name: &str) -> String {
+        self.node
+            .listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.to_string())
+            .unwrap_or_else(|| panic!("no listener {name}"))
+    }
+
     /// "127.0.0.1:port".
     pub fn addr(&self) -> String {
         self.addr.to_string()
@@ -67,6 +99,18 @@ impl TestBroker {
             .expect("client connects");
         c
     }
+}
+
+/// A listener on 127.0.0.1:<ephemeral> named `name` with these options.
+pub fn listener(name: &str, options: ListenerOptions) -> (TcpListenerConfig, ListenerOptions) {
+    (
+        TcpListenerConfig {
+            name: name.into(),
+            bind: "127.0.0.1:0".parse().expect("addr"),
+            max_connections: usize::MAX,
+        },
+        options,
+    )
 }
 
 /// Logs to the test output when `RUST_LOG` is set.

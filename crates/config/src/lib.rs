@@ -42,6 +42,11 @@ pub use schema::listeners::{
 pub use schema::log::{ConsoleHandler, FileHandler, LogConfig, LogFormatter, LogLevel};
 pub use schema::mqtt::{MqttConfig, MqueueDefaultPriority, PeerCertAs, SharedSubscriptionStrategy};
 pub use schema::node::NodeConfig;
+pub use schema::security::{
+    AuthenticatorConfig, AuthorizationConfig, AuthzCacheConfig, BootstrapType, BuiltInDatabaseConfig,
+    DEFAULT_ACL_PATH, DenyActionConfig, FileSourceConfig, MacFun, NoMatch, PasswordHashAlgorithm,
+    SaltPosition, ScramConfig, SimpleHashName, UserIdType,
+};
 pub use schema::sys_topics::{SysEventMessages, SysTopicsConfig};
 pub use secret::{REDACTED, Secret};
 pub use tls::{
@@ -72,6 +77,10 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// `sys_topics { ... }`.
     pub sys_topics: SysTopicsConfig,
+    /// `authentication = [ ... ]` (empty: every client is allowed).
+    pub authentication: Vec<AuthenticatorConfig>,
+    /// `authorization { ... }`.
+    pub authorization: AuthorizationConfig,
     /// `flapping_detect { ... }`.
     pub flapping_detect: FlappingDetectConfig,
     /// The file it was loaded from (`None`: embedded default or a string).
@@ -139,6 +148,8 @@ pub fn parse_str(
         log: sections.log,
         dashboard: sections.dashboard,
         sys_topics: sections.sys_topics,
+        authentication: sections.authentication,
+        authorization: sections.authorization,
         flapping_detect: sections.flapping_detect,
         source: None,
         warnings,

@@ -10,9 +10,11 @@ use linkmq_net::{Listener, ListenerOptions, TcpListenerConfig};
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+mod security;
 mod settings;
 mod transport;
 
+pub use security::{Security, build_security};
 pub use settings::mqtt_settings;
 pub use transport::listener_specs;
 
@@ -24,6 +26,9 @@ pub struct Node {
     pub listeners: Vec<(String, SocketAddr)>,
     /// The Cluster Linking manager (started by [`Node::start`]; `None` for [`Node::start_with`]).
     pub links: Option<Arc<linkmq_cluster_link::LinkManager>>,
+    /// Authentication (users) and authorization (rules), for the REST API; empty for
+    /// [`Node::start_with`] (allow-all).
+    pub security: Security,
     tracker: TaskTracker,
 }
 
@@ -32,7 +37,11 @@ impl Node {
     pub async fn start(config: &linkmq_config::Config) -> anyhow::Result<Node> {
         let settings = mqtt_settings(config);
         let listeners = listener_specs(config)?;
-        let mut node = Node::start_with_listeners(settings, listeners).await?;
+        let security = build_security(config).await?;
+        let broker = Broker::new(settings);
+        security.install(&broker);
+        let mut node = Node::start_on(broker, listeners).await?;
+        node.security = security;
         let links = linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker)
             .await
             .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
@@ -55,7 +64,14 @@ impl Node {
         settings: MqttSettings,
         specs: Vec<(TcpListenerConfig, ListenerOptions)>,
     ) -> anyhow::Result<Node> {
-        let broker = Broker::new(settings);
+        Node::start_on(Broker::new(settings), specs).await
+    }
+
+    /// Starts the listeners of an existing broker (access hooks already installed).
+    async fn start_on(
+        broker: Arc<Broker>,
+        specs: Vec<(TcpListenerConfig, ListenerOptions)>,
+    ) -> anyhow::Result<Node> {
         let tracker = TaskTracker::new();
         let mut listeners = Vec::new();
         for (cfg, options) in specs {
@@ -74,6 +90,7 @@ impl Node {
             broker,
             listeners,
             links: None,
+            security: Security::default(),
             tracker,
         })
     }

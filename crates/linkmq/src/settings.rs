@@ -38,6 +38,8 @@ pub fn mqtt_settings(cfg: &linkmq_config::Config) -> MqttSettings {
         response_information: m.response_information.clone(),
         sys_heartbeat_interval: cfg.sys_topics.sys_heartbeat_interval,
         sys_msg_interval: cfg.sys_topics.sys_msg_interval,
+        peer_cert_as_username: peer_cert_as(m.peer_cert_as_username),
+        peer_cert_as_clientid: peer_cert_as(m.peer_cert_as_clientid),
         flapping_detect: linkmq_core::banned::FlappingDetect {
             enable: cfg.flapping_detect.enable,
             max_count: cfg.flapping_detect.max_count,
@@ -45,5 +47,14 @@ pub fn mqtt_settings(cfg: &linkmq_config::Config) -> MqttSettings {
             ban_time: cfg.flapping_detect.ban_time,
         },
         ..MqttSettings::default()
+    }
+}
+
+/// `cn` and `dn` are what the TLS listener extracts; `crt`, `pem` and `md5` are not supported (off).
+fn peer_cert_as(p: linkmq_config::PeerCertAs) -> linkmq_core::access::PeerCertAs {
+    match p {
+        linkmq_config::PeerCertAs::Cn => linkmq_core::access::PeerCertAs::Cn,
+        linkmq_config::PeerCertAs::Dn => linkmq_core::access::PeerCertAs::Dn,
+        _ => linkmq_core::access::PeerCertAs::Disabled,
     }
 }

@@ -106,7 +106,12 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             if let Some(p) = self.try_decode()? {
                 return Ok(p);
             }
-            match tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.rbuf)).await {
+            // A socket still in the CONNECT phase must not hold up a shutdown.
+            let read = tokio::select! {
+                _ = self.broker.shutdown.cancelled() => return Err(ReadError::Closed),
+                r = tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.rbuf)) => r,
+            };
+            match read {
                 Err(_) => return Err(ReadError::Timeout),
                 Ok(Ok(0)) => return Err(ReadError::Closed),
                 Ok(Ok(_)) => {}

@@ -7,6 +7,7 @@ pub(crate) mod listeners;
 pub(crate) mod log;
 pub(crate) mod mqtt;
 pub(crate) mod node;
+pub(crate) mod security;
 pub(crate) mod sys_topics;
 
 use serde_json::Value;
@@ -15,8 +16,6 @@ use crate::reader::{Ctx, KeyPath, Section};
 
 /// EMQX root keys linkmq accepts without interpreting (yet); later crates read them from `Config::raw`.
 pub const RESERVED_ROOTS: &[&str] = &[
-    "authentication",
-    "authorization",
     "api_key",
     "retainer",
     "rpc",
@@ -70,6 +69,8 @@ pub(crate) struct Sections {
     pub(crate) log: log::LogConfig,
     pub(crate) dashboard: dashboard::DashboardConfig,
     pub(crate) sys_topics: sys_topics::SysTopicsConfig,
+    pub(crate) authentication: Vec<security::AuthenticatorConfig>,
+    pub(crate) authorization: security::AuthorizationConfig,
     pub(crate) flapping_detect: flapping::FlappingDetectConfig,
 }
 
@@ -89,6 +90,9 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
     let dashboard = dashboard::read(s, ctx);
     let s = root.section(ctx, "sys_topics");
     let sys_topics = sys_topics::read(s, ctx);
+    let authentication = security::read_authentication(&mut root, ctx);
+    let s = root.section(ctx, "authorization");
+    let authorization = security::read_authorization(s, ctx);
     let s = root.section(ctx, "flapping_detect");
     let flapping_detect = flapping::read(s, ctx);
     root.accept(RESERVED_ROOTS);
@@ -101,6 +105,8 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
         log,
         dashboard,
         sys_topics,
+        authentication,
+        authorization,
         flapping_detect,
     }
 }
