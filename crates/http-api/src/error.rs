@@ -140,8 +140,9 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// A JSON request body: any content type is accepted (as EMQX does), and every parse failure is a
-/// 400 `BAD_REQUEST` naming the offending field; an oversized body is a 413.
+/// A JSON object request body: any content type is accepted (as EMQX does); anything but an
+/// object, and every type or field error, is a 400 `BAD_REQUEST` naming the offending field; an
+/// oversized body is a 413.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -150,8 +151,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
+        let value: serde_json::Value = parse_json(&bytes)?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "invalid JSON body: expected an object, found {}",
+                kind(&value)
+            )));
+        }
+        from_value(value).map(ApiJson)
     }
+}
+
+/// A JSON array request body (bulk endpoints); elements that are themselves arrays are refused,
+/// so an array is never taken for an object.
+#[derive(Debug, Clone)]
+pub struct ApiJsonList<T>(pub Vec<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonList<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await?;
+        let value: serde_json::Value = parse_json(&bytes)?;
+        let Some(items) = value.as_array() else {
+            return Err(ApiError::bad_request(format!(
+                "invalid JSON body: expected a sequence (array), found {}",
+                kind(&value)
+            )));
+        };
+        if let Some(i) = items.iter().position(|v| v.is_array()) {
+            return Err(ApiError::bad_request(format!(
+                "invalid JSON body at [{i}]: expected an object or a string, found an array"
+            )));
+        }
+        from_value(value).map(ApiJsonList)
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path.is_empty() || path == "." {
+        ApiError::bad_request(format!("invalid JSON body: {inner}"))
+    } else {
+        ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
+    }
+}
+
+/// Converts a parsed body into `T`, naming the offending field on error.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(path_error)
 }
 
 /// Parses `bytes` as `T`, with a message that names where it went wrong.
@@ -162,15 +222,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            ApiError::bad_request(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
-        }
-    })
+    serde_path_to_error::deserialize(de).map_err(path_error)
 }
 
 /// Query-string parameters; a malformed one is a 400 `INVALID_PARAMETER`.

@@ -13,7 +13,7 @@ use linkmq_core::registry::{ClientEntry, Control};
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiError, ApiJsonList, ApiPath, ApiResult};
 use crate::openapi::{Op, array_of, page_of, schema_ref};
 use crate::routes::subscriptions::subscription_view;
 use crate::routes::{ApiRoutes, QueryPairs, paged};
@@ -238,7 +238,7 @@ async fn delete(
 
 async fn kickout_bulk(
     State(s): State<ApiState>,
-    ApiJson(ids): ApiJson<Vec<String>>,
+    ApiJsonList(ids): ApiJsonList<String>,
 ) -> ApiResult<StatusCode> {
     for id in ids {
         kick(&s, &id).await;

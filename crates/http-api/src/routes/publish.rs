@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiJsonList, ApiResult};
 use crate::openapi::{Op, array_of, schema_ref};
 use crate::routes::ApiRoutes;
 
@@ -168,7 +168,7 @@ async fn publish(
 
 async fn publish_bulk(
     State(s): State<ApiState>,
-    ApiJson(list): ApiJson<Vec<PublishBody>>,
+    ApiJsonList(list): ApiJsonList<PublishBody>,
 ) -> ApiResult<Response> {
     if list.is_empty() {
         return Err(ApiError::bad_request("empty_batch"));

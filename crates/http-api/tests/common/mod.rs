@@ -188,13 +188,26 @@ impl TestApi {
         self.dir
     }
 
-    /// One HTTP request.
+    /// One HTTP request (a body is sent as `application/json`).
     pub async fn request(
         &self,
         method: &str,
         path: &str,
         auth: Auth,
         body: Option<Vec<u8>>,
+    ) -> Resp {
+        let ct = body.is_some().then_some("application/json");
+        self.request_ct(method, path, auth, body, ct).await
+    }
+
+    /// One HTTP request with this content type (or none).
+    pub async fn request_ct(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Auth,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
     ) -> Resp {
         let mut b = hyper::Request::builder()
             .method(method)
@@ -208,8 +221,8 @@ impl TestApi {
             }
             Auth::Raw(v) => b = b.header("authorization", v.as_str()),
         }
-        if body.is_some() {
-            b = b.header("content-type", "application/json");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
         }
         let req = b
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
