@@ -202,6 +202,28 @@ impl AclEngine {
     }
 }
 
+impl AclEngine {
+    /// The first rule matching the request: its permission and line (`None`: no rule matched,
+    /// `no_match` decides). For tests and diagnostics.
+    pub fn explain(
+        &self,
+        client: &ClientInfo,
+        action: Action,
+        topic: &str,
+    ) -> Option<(Permission, usize)> {
+        let s = self.snapshot();
+        let r = Request {
+            client,
+            action,
+            topic,
+        };
+        s.rules
+            .iter()
+            .find(|rule| rule.matches(&r))
+            .map(|rule| (rule.permission, rule.line))
+    }
+}
+
 fn decide(s: &Snapshot, client: &ClientInfo, action: Action, topic: &str) -> Permission {
     rule::evaluate(
         &s.rules,
@@ -228,16 +250,23 @@ fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-impl Authorizer for AclEngine {
-    fn client(&self, client: Arc<ClientInfo>, is_superuser: bool) -> Box<dyn ClientAuthz> {
-        Box::new(AclClient {
+impl AclEngine {
+    /// The authorization state of one connection (what [`Authorizer::client`] boxes).
+    pub fn client_for(&self, client: Arc<ClientInfo>, is_superuser: bool) -> AclClient {
+        AclClient {
             engine: self.inner.clone(),
             generation: 0,
             snapshot: None,
             client,
             is_superuser,
             cache: HashMap::new(),
-        })
+        }
+    }
+}
+
+impl Authorizer for AclEngine {
+    fn client(&self, client: Arc<ClientInfo>, is_superuser: bool) -> Box<dyn ClientAuthz> {
+        Box::new(self.client_for(client, is_superuser))
     }
 }
 
