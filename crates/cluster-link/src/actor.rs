@@ -115,6 +115,8 @@ pub(crate) struct RouteActor {
     pub broker: Arc<Broker>,
     pub incarnation: u64,
     bootstrapped: bool,
+    /// The reason of the last disconnect logged, so that a retry failing the same way is quiet.
+    last_logged: Mutex<Option<String>>,
 }
 
 impl RouteActor {
@@ -130,6 +132,7 @@ impl RouteActor {
             broker,
             incarnation,
             bootstrapped: false,
+            last_logged: Mutex::new(None),
         }
     }
 
@@ -140,6 +143,32 @@ impl RouteActor {
         }
         let link = &*self.rt.config.name;
         let actor = &*self.rt.node;
+        let repeated = {
+            let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
+            match (state, &reason) {
+                (ActorState::Disconnected, Some(r)) => {
+                    let same = last.as_deref() == Some(r.as_str());
+                    *last = Some(r.clone());
+                    same
+                }
+                (ActorState::Online, _) => {
+                    *last = None;
+                    false
+                }
+                _ => last.is_some(),
+            }
+        };
+        if repeated {
+            tracing::debug!(
+                link,
+                actor,
+                from = prev.as_str(),
+                to = state.as_str(),
+                reason = reason.as_deref().unwrap_or(""),
+                "cluster link actor state changed (retrying)"
+            );
+            return;
+        }
         match (state, reason) {
             (ActorState::Disconnected, Some(reason)) => warn!(
                 link,
@@ -289,13 +318,22 @@ impl RouteActor {
                     return match ack.result {
                         Ok(()) => Ok(ack.need_bootstrap.unwrap_or(true)),
                         Err(reason) => {
-                            warn!(
-                                link = %self.rt.config.name,
-                                actor = %self.rt.node,
-                                reason = %reason,
-                                "cluster link handshake rejected by the remote"
-                            );
-                            Err(Exit::Lost(format!("handshake rejected: {reason}")))
+                            let text = format!("handshake rejected: {reason}");
+                            let again = self
+                                .last_logged
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .as_deref()
+                                == Some(text.as_str());
+                            if !again {
+                                warn!(
+                                    link = %self.rt.config.name,
+                                    actor = %self.rt.node,
+                                    reason = %reason,
+                                    "cluster link handshake rejected by the remote"
+                                );
+                            }
+                            Err(Exit::Lost(text))
                         }
                     };
                 }

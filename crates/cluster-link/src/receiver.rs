@@ -92,9 +92,9 @@ impl LinkReceiver {
     /// Logs, forgets the connection's actor and disconnects the sender with 0x83 (spec §5).
     fn protocol_error(&self, broker: &Broker, cluster: &str, msg: &Message, error: &str) -> Intercept {
         warn!(
-            link = cluster,
+            link = %cluster,
             client_id = %msg.from,
-            error,
+            error = %error,
             "cluster link protocol error: disconnecting the sender with 0x83"
         );
         self.conns().remove(&msg.from);
@@ -183,9 +183,9 @@ impl LinkReceiver {
         let ack = match rejection {
             Some(reason) => {
                 warn!(
-                    link = cluster,
+                    link = %cluster,
                     actor = %init.actor,
-                    reason,
+                    reason = %reason,
                     local_name = %self.local_cluster,
                     remote_name = %init.target_cluster,
                     "cluster link handshake rejected"
@@ -211,7 +211,7 @@ impl LinkReceiver {
                     return Intercept::Consumed(ReasonCode::UnspecifiedError);
                 };
                 info!(
-                    link = cluster,
+                    link = %cluster,
                     actor = %init.actor,
                     incarnation = init.incarnation,
                     need_bootstrap = outcome.need_bootstrap,

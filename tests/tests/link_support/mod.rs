@@ -172,9 +172,9 @@ impl Cluster {
         self.dir.join("linkmq.log")
     }
 
-    /// Everything the process logged so far.
+    /// Everything the process logged so far (without terminal colour codes).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        strip_ansi(&std::fs::read_to_string(self.log_path()).unwrap_or_default())
     }
 
     /// SIGKILL: no DISCONNECT, no cleanup.
@@ -213,6 +213,24 @@ impl Drop for Cluster {
             eprintln!("--- {} log ({}) ---\n{}", self.name, self.log_path().display(), self.log());
         }
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Publishes QoS 1 `topic` on `publisher` until the PUBACK says a destination exists (0x00): the
