@@ -68,7 +68,10 @@ pub enum AuthStep {
     /// Send AUTH 0x18 with this Authentication Data and wait for the client's next AUTH.
     Continue(Bytes),
     /// Authenticated; CONNACK carries `data` (e.g. the SCRAM server-final message).
-    Success { is_superuser: bool, data: Option<Bytes> },
+    Success {
+        is_superuser: bool,
+        data: Option<Bytes>,
+    },
     /// Refuse with this CONNACK reason.
     Failure(ReasonCode),
 }

@@ -111,7 +111,10 @@ fn resolve(config: &cfg::Config, path: &str) -> PathBuf {
     let etc = conf_dir.clone().unwrap_or_else(|| PathBuf::from("etc"));
     let p = PathBuf::from(
         path.replace("${EMQX_ETC_DIR}", &etc.display().to_string())
-            .replace("${EMQX_DATA_DIR}", &config.node.data_dir.display().to_string()),
+            .replace(
+                "${EMQX_DATA_DIR}",
+                &config.node.data_dir.display().to_string(),
+            ),
     );
     if p.is_absolute() || p.exists() {
         return p;
@@ -184,8 +187,8 @@ async fn build_authn(config: &cfg::Config) -> anyhow::Result<Option<Arc<Authn>>>
         let name = file.display().to_string();
         // Hashing clear passwords (bcrypt, PBKDF2) is CPU-heavy: not on the async workers.
         let result = tokio::task::spawn_blocking(move || {
-            let records = bootstrap::parse(&name, &text, kind, &s)
-                .map_err(|e| anyhow!("{name}:{e}"))?;
+            let records =
+                bootstrap::parse(&name, &text, kind, &s).map_err(|e| anyhow!("{name}:{e}"))?;
             s.import(records).map_err(|e| anyhow!("{name}: {e}"))
         })
         .await
@@ -219,8 +222,8 @@ fn build_authz(config: &cfg::Config) -> anyhow::Result<AclEngine> {
         let text = std::fs::read_to_string(&persist)
             .with_context(|| format!("cannot read {}", persist.display()))?;
         info!(file = %persist.display(), "authorization rules changed at runtime are in force");
-        let engine = AclEngine::new(settings, &text)
-            .map_err(|e| anyhow!("{}:{e}", persist.display()))?;
+        let engine =
+            AclEngine::new(settings, &text).map_err(|e| anyhow!("{}:{e}", persist.display()))?;
         return Ok(engine.with_persist_path(persist));
     }
     let mut text = String::new();
@@ -230,7 +233,10 @@ fn build_authz(config: &cfg::Config) -> anyhow::Result<AclEngine> {
             Ok(t) => (path.display().to_string(), t),
             Err(_) if s.path == cfg::DEFAULT_ACL_PATH => {
                 info!("{} not found; using the built-in default rules", s.path);
-                (format!("{} (built-in)", s.path), DEFAULT_ACL_CONF.to_string())
+                (
+                    format!("{} (built-in)", s.path),
+                    DEFAULT_ACL_CONF.to_string(),
+                )
             }
             Err(e) => {
                 return Err(anyhow!(

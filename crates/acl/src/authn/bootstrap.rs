@@ -88,12 +88,9 @@ fn to_record(
         .ok_or_else(|| err(Some(line), "missing user_id"))?;
     match kind {
         BootstrapType::Plain => {
-            let password = row.password.ok_or_else(|| {
-                err(
-                    Some(line),
-                    "bootstrap_type = plain needs a password field",
-                )
-            })?;
+            let password = row
+                .password
+                .ok_or_else(|| err(Some(line), "bootstrap_type = plain needs a password field"))?;
             Ok(store.make_record(&user_id, &password, row.is_superuser))
         }
         BootstrapType::Hash => {
@@ -264,8 +261,14 @@ myuser4,ee68c985a69208b6eda8c6c9b4c7c2d2b15ee2352cdd64a903171710a99182e8,ad773b5
         let csv = "user_id,password,is_superuser\n\"a,b\",\"p\"\"q\",false\nc, secret ,true\n";
         let r = parse("x.CSV", csv, BootstrapType::Plain, &s).unwrap();
         assert_eq!(r[0].user_id, "a,b");
-        assert!(s.algorithm().check(&r[0].salt, &r[0].password_hash, b"p\"q"));
-        assert!(s.algorithm().check(&r[1].salt, &r[1].password_hash, b"secret"));
+        assert!(
+            s.algorithm()
+                .check(&r[0].salt, &r[0].password_hash, b"p\"q")
+        );
+        assert!(
+            s.algorithm()
+                .check(&r[1].salt, &r[1].password_hash, b"secret")
+        );
         assert!(r[1].is_superuser && r[1].scram.is_some());
         let json = r#"[{"user_id":"j","password":"pw","is_superuser":"true"}]"#;
         let r = parse("u.json", json, BootstrapType::Plain, &s).unwrap();
@@ -276,10 +279,25 @@ myuser4,ee68c985a69208b6eda8c6c9b4c7c2d2b15ee2352cdd64a903171710a99182e8,ad773b5
     #[test]
     fn errors_name_the_line() {
         let s = store();
-        let e = parse("u.csv", "user_id,password\na,b,c\n", BootstrapType::Plain, &s).unwrap_err();
+        let e = parse(
+            "u.csv",
+            "user_id,password\na,b,c\n",
+            BootstrapType::Plain,
+            &s,
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(2));
-        let e = parse("u.csv", "user_id,password_hash\na,h\n", BootstrapType::Plain, &s).unwrap_err();
-        assert_eq!(e.to_string(), "2: bootstrap_type = plain needs a password field");
+        let e = parse(
+            "u.csv",
+            "user_id,password_hash\na,h\n",
+            BootstrapType::Plain,
+            &s,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2: bootstrap_type = plain needs a password field"
+        );
         let e = parse("u.txt", "", BootstrapType::Plain, &s).unwrap_err();
         assert_eq!(e.to_string(), "unsupported file format .txt");
         assert!(parse("u.json", "{}", BootstrapType::Hash, &s).is_err());

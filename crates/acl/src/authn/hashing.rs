@@ -296,7 +296,11 @@ mod tests {
         assert!(a.check("salt", &expect, b"public"));
         assert!(!a.check("salt", &expect, b"Public"));
         let s = simple(SimpleHash::Sha256, SaltPosition::Suffix);
-        assert!(s.check("salt", &hex(&sha2::Sha256::digest(b"publicsalt")), b"public"));
+        assert!(s.check(
+            "salt",
+            &hex(&sha2::Sha256::digest(b"publicsalt")),
+            b"public"
+        ));
         // Well-known digests of "password".
         let d = |n| simple(n, SaltPosition::Disable);
         assert!(d(SimpleHash::Md5).check("", "5f4dcc3b5aa765d61d8327deb882cf99", b"password"));
@@ -311,7 +315,11 @@ mod tests {
             b"password"
         ));
         assert!(d(SimpleHash::Plain).check("", "password", b"password"));
-        assert!(simple(SimpleHash::Plain, SaltPosition::Suffix).check("x", "passwordx", b"password"));
+        assert!(simple(SimpleHash::Plain, SaltPosition::Suffix).check(
+            "x",
+            "passwordx",
+            b"password"
+        ));
     }
 
     #[test]
@@ -322,8 +330,16 @@ mod tests {
             iterations: 2,
             dk_length: Some(20),
         };
-        assert!(a.check("salt", "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957", b"password"));
-        assert!(!a.check("salt", "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8958", b"password"));
+        assert!(a.check(
+            "salt",
+            "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957",
+            b"password"
+        ));
+        assert!(!a.check(
+            "salt",
+            "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8958",
+            b"password"
+        ));
         // Default dk_length is the MAC size.
         let b = HashAlgorithm::Pbkdf2 {
             mac_fun: MacFun::Sha256,

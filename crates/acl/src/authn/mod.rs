@@ -13,7 +13,7 @@ pub mod store;
 use std::sync::Arc;
 
 use linkmq_codec::ReasonCode;
-use linkmq_core::access::{AuthnRequest, AuthnResult, Authenticator, BoxFuture, EnhancedAuth};
+use linkmq_core::access::{Authenticator, AuthnRequest, AuthnResult, BoxFuture, EnhancedAuth};
 
 use scram::{SCRAM_SHA_256, ScramServer};
 use store::UserStore;

@@ -403,7 +403,10 @@ mod tests {
         let p = s.list_users(1, 2, Some("user"));
         assert_eq!(p.count, 5);
         assert_eq!(
-            p.data.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
+            p.data
+                .iter()
+                .map(|u| u.user_id.as_str())
+                .collect::<Vec<_>>(),
             ["user0", "user1"]
         );
         assert!(p.hasnext);

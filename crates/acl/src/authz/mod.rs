@@ -141,7 +141,11 @@ impl AclEngine {
     }
 
     fn replace(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
-        let mut cur = self.inner.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         *cur = Arc::new(f(&cur));
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -313,7 +317,10 @@ impl ClientAuthz for AclClient {
         let c = &s.settings.cache;
         let cacheable = c.enable
             && c.max_size > 0
-            && !c.excludes.iter().any(|f| topic::matches(f, topic) || f == topic);
+            && !c
+                .excludes
+                .iter()
+                .any(|f| topic::matches(f, topic) || f == topic);
         let now = Instant::now();
         let key = (action, topic.to_string());
         if cacheable
@@ -325,7 +332,8 @@ impl ClientAuthz for AclClient {
         let p = decide(&s, &self.client, action, topic);
         if cacheable {
             if self.cache.len() >= c.max_size {
-                self.cache.retain(|_, (_, at)| now.duration_since(*at) < c.ttl);
+                self.cache
+                    .retain(|_, (_, at)| now.duration_since(*at) < c.ttl);
             }
             if self.cache.len() >= c.max_size
                 && let Some(oldest) = self

@@ -91,7 +91,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -177,10 +179,7 @@ fn compile_rule(t: &Term) -> Result<Rule, AclError> {
         Some("deny") => Permission::Deny,
         _ => {
             let at = items.first().unwrap_or(t);
-            return Err(at.error(format!(
-                "expected allow or deny, found {}",
-                at.describe()
-            )));
+            return Err(at.error(format!("expected allow or deny, found {}", at.describe())));
         }
     };
     match items.len() {
@@ -334,7 +333,11 @@ fn compile_action(t: &Term) -> Result<ActionCond, AclError> {
                         _ => return Err(kv[1].error("retain must be true, false or all")),
                     }
                 }
-                _ => return Err(o.error("unknown action option: expected {qos, ...} or {retain, ...}")),
+                _ => {
+                    return Err(
+                        o.error("unknown action option: expected {qos, ...} or {retain, ...}")
+                    );
+                }
             }
         }
         return Ok(ActionCond {
@@ -355,10 +358,7 @@ fn compile_topics(t: &Term) -> Result<Vec<TopicCond>, AclError> {
         TermKind::List(l) => l.iter().map(compile_topic).collect(),
         // `"t/#"` alone: an Erlang string is a list; take it as one topic.
         TermKind::Str(_) => Ok(vec![compile_topic(t)?]),
-        _ => Err(t.error(format!(
-            "expected a list of topics, found {}",
-            t.describe()
-        ))),
+        _ => Err(t.error(format!("expected a list of topics, found {}", t.describe()))),
     }
 }
 
@@ -476,9 +476,7 @@ fn render(parts: &[Part], c: &ClientInfo, allow: bool) -> Option<String> {
                     Var::ClientId => Some(c.client_id.to_string()),
                     Var::Username => c.username.clone(),
                     Var::PeerHost => c.peer.map(|p| p.ip().to_canonical().to_string()),
-                    Var::CertCommonName => {
-                        c.peer_cert.as_ref().and_then(|p| p.common_name.clone())
-                    }
+                    Var::CertCommonName => c.peer_cert.as_ref().and_then(|p| p.common_name.clone()),
                 }?;
                 if allow && !is_safe_value(&value) {
                     return None;
@@ -520,5 +518,8 @@ impl Rule {
 
 /// First match wins; `None` when no rule matches.
 pub(crate) fn evaluate(rules: &[Rule], r: &Request<'_>) -> Option<Permission> {
-    rules.iter().find(|rule| rule.matches(r)).map(|rule| rule.permission)
+    rules
+        .iter()
+        .find(|rule| rule.matches(r))
+        .map(|rule| rule.permission)
 }

@@ -296,7 +296,10 @@ impl Parser<'_> {
                                 return Err(AclError {
                                     line: l,
                                     col: c,
-                                    message: format!("expected ',' or '{close}', found {}", show(&t)),
+                                    message: format!(
+                                        "expected ',' or '{close}', found {}",
+                                        show(&t)
+                                    ),
                                 });
                             }
                         }
@@ -390,7 +393,10 @@ mod tests {
         let e = parse_terms("{allow, all}.\n{deny, all\n").unwrap_err();
         assert_eq!((e.line, e.col), (3, 1));
         let e = parse_terms("{allow, all}\n{deny, all}.").unwrap_err();
-        assert_eq!((e.line, e.col, e.message.as_str()), (2, 1, "expected '.' after the rule, found '{'"));
+        assert_eq!(
+            (e.line, e.col, e.message.as_str()),
+            (2, 1, "expected '.' after the rule, found '{'")
+        );
         let e = parse_terms("{allow, \"open}.").unwrap_err();
         assert_eq!((e.line, e.col), (1, 9));
         let e = parse_terms("{allow, All}.").unwrap_err();
