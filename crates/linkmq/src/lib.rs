@@ -10,7 +10,9 @@ use linkmq_net::{Listener, ListenerOptions, TcpListenerConfig};
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+mod api;
 mod security;
+pub mod link_api;
 mod settings;
 mod transport;
 
@@ -29,6 +31,8 @@ pub struct Node {
     /// Authentication (users) and authorization (rules), for the REST API; empty for
     /// [`Node::start_with`] (allow-all).
     pub security: Security,
+    /// Where the REST API (`/api/v5`) listens; `None` when disabled or for [`Node::start_with`].
+    pub api: Option<SocketAddr>,
     tracker: TaskTracker,
 }
 
@@ -46,6 +50,7 @@ impl Node {
             .await
             .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
         node.links = Some(links);
+        node.api = api::start(&node, config, None).await?;
         Ok(node)
     }
 
@@ -91,6 +96,7 @@ impl Node {
             listeners,
             links: None,
             security: Security::default(),
+            api: None,
             tracker,
         })
     }

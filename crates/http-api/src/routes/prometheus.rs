@@ -35,6 +35,9 @@ pub fn render(s: &ApiState) -> String {
         out,
         "# TYPE emqx_cluster_nodes_running gauge\nemqx_cluster_nodes_running 1"
     );
+    if let Some(links) = &s.links {
+        out.push_str(&links.prometheus());
+    }
     out
 }
 

@@ -1,0 +1,96 @@
+//! Plugs the Cluster Linking manager into the REST API: [`LinkApi`] on top of [`LinkManager`].
+
+use std::sync::Arc;
+
+use linkmq_cluster_link::{LinkManager, LinkOpError};
+use linkmq_config::{LinkConfig, LinkValidationError};
+use linkmq_http_api::routes::cluster_links::{LinkApi, LinkApiError, LinkFuture};
+use serde_json::{Value, json};
+
+/// The manager as the API's [`LinkApi`].
+pub fn adapter(manager: &Arc<LinkManager>) -> Arc<dyn LinkApi> {
+    Arc::new(Adapter(manager.clone()))
+}
+
+struct Adapter(Arc<LinkManager>);
+
+/// EMQX's validation reasons: name errors as their message, redundant or duplicate topics as
+/// `{"reason": "redundant_topics", "topics": [...]}`.
+fn validation_reason(e: &LinkValidationError) -> Value {
+    match e {
+        LinkValidationError::RedundantTopics { topics } => {
+            json!({"reason": "redundant_topics", "topics": topics})
+        }
+        LinkValidationError::DuplicateTopic { topic } => {
+            json!({"reason": "redundant_topics", "topics": [topic]})
+        }
+        other => json!(other.to_string()),
+    }
+}
+
+fn api_error(e: LinkOpError) -> LinkApiError {
+    match e {
+        LinkOpError::AlreadyExists => LinkApiError::AlreadyExists,
+        LinkOpError::NotFound => LinkApiError::NotFound,
+        LinkOpError::Invalid(v) => LinkApiError::Invalid(validation_reason(&v)),
+        LinkOpError::Persist(m) => LinkApiError::Internal(m),
+    }
+}
+
+impl LinkApi for Adapter {
+    fn list(&self) -> Vec<Value> {
+        self.0.links().iter().map(|l| self.0.link_json(l)).collect()
+    }
+
+    fn get(&self, name: &str) -> Option<Value> {
+        self.0.link(name).map(|l| self.0.link_json(&l))
+    }
+
+    fn create(&self, link: LinkConfig) -> LinkFuture<'_, Result<Value, LinkApiError>> {
+        Box::pin(async move {
+            let l = self.0.create(link).await.map_err(api_error)?;
+            Ok(self.0.link_json(&l))
+        })
+    }
+
+    fn update(&self, link: LinkConfig) -> LinkFuture<'_, Result<Value, LinkApiError>> {
+        Box::pin(async move {
+            let l = self.0.update(link).await.map_err(api_error)?;
+            Ok(self.0.link_json(&l))
+        })
+    }
+
+    fn upsert(&self, link: LinkConfig) -> LinkFuture<'_, Result<(Value, bool), LinkApiError>> {
+        Box::pin(async move {
+            let (l, created) = self.0.upsert(link).await.map_err(api_error)?;
+            Ok((self.0.link_json(&l), created))
+        })
+    }
+
+    fn replace_all(
+        &self,
+        links: Vec<LinkConfig>,
+    ) -> LinkFuture<'_, Result<Vec<Value>, LinkApiError>> {
+        Box::pin(async move {
+            let ls = self.0.replace_all(links).await.map_err(api_error)?;
+            Ok(ls.iter().map(|l| self.0.link_json(l)).collect())
+        })
+    }
+
+    fn delete(&self, name: &str) -> LinkFuture<'_, Result<(), LinkApiError>> {
+        let name = name.to_string();
+        Box::pin(async move { self.0.delete(&name).await.map_err(api_error) })
+    }
+
+    fn metrics(&self, name: &str) -> Option<Value> {
+        self.0.metrics_json(name)
+    }
+
+    fn reset_metrics(&self, name: &str) -> bool {
+        self.0.reset_metrics(name)
+    }
+
+    fn prometheus(&self) -> String {
+        self.0.prometheus()
+    }
+}
