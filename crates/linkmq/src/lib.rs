@@ -50,7 +50,8 @@ impl Node {
             .await
             .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
         node.links = Some(links);
-        node.api = api::start(&node, config, None).await?;
+        let link_api = node.links.as_ref().map(link_api::adapter);
+        node.api = api::start(&node, config, link_api).await?;
         Ok(node)
     }
 
