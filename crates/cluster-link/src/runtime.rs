@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use linkmq_client::{Client, ClientError, ConnectOptions};
-use linkmq_config::LinkConfig;
+use linkmq_client::{Client, ClientError, ConnectOptions, TlsOptions, TlsVersion};
+use linkmq_config::{LinkConfig, LinkSslConfig, ServerNameIndication, SslVerify};
 use sha1::{Digest, Sha1};
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,35 @@ use crate::timers::LinkTimers;
 pub fn h8(node: &str) -> String {
     let digest = Sha1::digest(node.as_bytes());
     digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The client TLS settings of a link's `ssl` section (ciphers are left to rustls' defaults).
+fn tls_options(ssl: &LinkSslConfig) -> TlsOptions {
+    let mut t = TlsOptions::new().verify(ssl.verify == SslVerify::VerifyPeer);
+    if let Some(ca) = &ssl.cacertfile {
+        t = t.ca_file(ca);
+    }
+    if let (Some(cert), Some(key)) = (&ssl.certfile, &ssl.keyfile) {
+        t = t.client_cert_files(cert, key);
+    }
+    t = match &ssl.server_name_indication {
+        ServerNameIndication::Auto => t,
+        ServerNameIndication::Disable => t.no_sni(),
+        ServerNameIndication::Name(n) => t.server_name(n.clone()),
+    };
+    let versions: Vec<TlsVersion> = ssl
+        .versions
+        .iter()
+        .filter_map(|v| match v.as_str() {
+            "tlsv1.3" => Some(TlsVersion::V1_3),
+            "tlsv1.2" => Some(TlsVersion::V1_2),
+            _ => None,
+        })
+        .collect();
+    if !versions.is_empty() {
+        t = t.versions(&versions);
+    }
+    t
 }
 
 /// One running instance of a link (a restart makes a new one, with a new incarnation).
@@ -69,7 +98,7 @@ impl LinkRuntime {
             opts.password = Some(bytes::Bytes::copy_from_slice(p.expose().as_bytes()));
         }
         if c.uses_tls() {
-            return Err("TLS links are not supported by this build yet".into());
+            opts = opts.tls(tls_options(&c.ssl));
         }
         match Client::connect(opts).await {
             Ok((client, _connack)) => Ok(client),
