@@ -146,14 +146,15 @@ pub struct BrokerProcess {
 }
 
 impl BrokerProcess {
-    /// Writes `extra` HOCON after a minimal config with the MQTT port set, and starts the binary.
+    /// Writes `extra` HOCON after a minimal config with the MQTT port set (and the HTTP API off:
+    /// `extra` may set `dashboard.listeners.http.bind`), and starts the binary.
     pub fn start(extra: &str) -> BrokerProcess {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("linkmq-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let conf = dir.join("emqx.conf");
         let text = format!(
-            "node.name = \"linkmq-{port}@127.0.0.1\"\nnode.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:{port}\"\n{extra}\n",
+            "node.name = \"linkmq-{port}@127.0.0.1\"\nnode.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:{port}\"\ndashboard.listeners.http.bind = 0\n{extra}\n",
             dir.join("data").display()
         );
         std::fs::write(&conf, text).expect("write config");
