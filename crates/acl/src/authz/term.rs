@@ -219,11 +219,11 @@ impl Lexer<'_> {
                                 }
                             } else {
                                 for _ in 0..2 {
-                                    if let Some(c) = self.chars.peek().copied() {
-                                        if c.is_ascii_hexdigit() {
-                                            hex.push(c);
-                                            self.bump();
-                                        }
+                                    if let Some(c) = self.chars.peek().copied()
+                                        && c.is_ascii_hexdigit()
+                                    {
+                                        hex.push(c);
+                                        self.bump();
                                     }
                                 }
                             }

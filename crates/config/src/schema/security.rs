@@ -222,7 +222,7 @@ fn hash_algorithm(sec: &mut Section<'_>, ctx: &mut Ctx<'_>) -> PasswordHashAlgor
     let Some(name) = sec.required(ctx, "name", word) else {
         return PasswordHashAlgorithm::default();
     };
-    let out = match name.as_str() {
+    match name.as_str() {
         "bcrypt" => PasswordHashAlgorithm::Bcrypt {
             salt_rounds: sec.get(ctx, "salt_rounds", 10, reader::int_in(5, 10)) as u32,
         },
@@ -262,8 +262,7 @@ fn hash_algorithm(sec: &mut Section<'_>, ctx: &mut Ctx<'_>) -> PasswordHashAlgor
                 }
             }
         }
-    };
-    out
+    }
 }
 
 fn read_authenticator(
