@@ -73,15 +73,17 @@ impl TokenBucket {
         self.tokens -= n;
     }
 
-    /// When the debt is paid off; `None` if there is none.
+    /// When the debt is paid off; `None` if there is none (any more).
     pub(crate) fn ready_at(&self) -> Option<Instant> {
         if self.tokens >= 0.0 {
             return None;
         }
-        if self.per_sec <= 0.0 {
-            return Some(self.last + Duration::from_secs(3600));
-        }
-        Some(self.last + Duration::from_secs_f64(-self.tokens / self.per_sec))
+        let at = if self.per_sec <= 0.0 {
+            Instant::now() + Duration::from_secs(3600)
+        } else {
+            self.last + Duration::from_secs_f64(-self.tokens / self.per_sec)
+        };
+        (at > Instant::now()).then_some(at)
     }
 }
 
@@ -155,9 +157,18 @@ mod tests {
             (wait.as_secs_f64() - 0.5).abs() < 0.01,
             "500 bytes at 1000/s: {wait:?}"
         );
-        tokio::time::advance(Duration::from_millis(600)).await;
-        l.on_read(0);
-        assert_eq!(l.paused_until(), None);
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert!(l.paused_until().is_some(), "1 ms to go");
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert_eq!(
+            l.paused_until(),
+            None,
+            "paid off by the passing of time alone"
+        );
+        l.on_read(1);
+        assert_eq!(l.paused_until(), None, "refilled before taking");
+        l.on_read(1);
+        assert!(l.paused_until().is_some());
     }
 
     #[tokio::test(start_paused = true)]
