@@ -86,7 +86,17 @@ mod tests {
 
     #[test]
     fn bad_rates_are_refused() {
-        for bad in ["", "fast", "10/", "/s", "0/s", "10/0s", "10/parsec", "-1/s", "10/5"] {
+        for bad in [
+            "",
+            "fast",
+            "10/",
+            "/s",
+            "0/s",
+            "10/0s",
+            "10/parsec",
+            "-1/s",
+            "10/5",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
         }
     }
