@@ -36,8 +36,8 @@ pub use state::ApiState;
 
 use crate::error::ApiError;
 
-/// The whole HTTP application: `/api/v5/...`, `/status`, `/api-docs/swagger.json`, and a
-/// placeholder page at `/` until the dashboard is served.
+/// The whole HTTP application: `/api/v5/...`, `/status`, `/api-docs/swagger.json`, and the web
+/// dashboard at `/` ([`routes::ui`]).
 pub fn router(state: ApiState) -> Router {
     let r = routes::all();
     let any = r.any.route_layer(middleware::from_fn_with_state(

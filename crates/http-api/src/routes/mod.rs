@@ -27,6 +27,7 @@ pub mod retainer;
 pub mod status;
 pub mod subscriptions;
 pub mod topics;
+pub mod ui;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +157,7 @@ pub(crate) fn all() -> ApiRoutes {
     r = authn::routes(r);
     r = authz::routes(r);
     r = cluster_links::routes(r);
+    r = ui::routes(r);
     r = crate::openapi::routes(r);
     r
 }
@@ -178,6 +180,7 @@ pub(crate) fn all_docs() -> Vec<Op> {
     ops.extend(authn::docs());
     ops.extend(authz::docs());
     ops.extend(cluster_links::docs());
+    ops.extend(ui::docs());
     ops.extend(crate::openapi::docs());
     ops
 }

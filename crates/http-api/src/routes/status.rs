@@ -1,9 +1,8 @@
-//! `GET /status` and `GET /api/v5/status` (health check, no credentials, as EMQX), and a
-//! placeholder page at `/` until the dashboard is served.
+//! `GET /status` and `GET /api/v5/status` (health check, no credentials, as EMQX).
 
 use axum::extract::State;
 use axum::http::{Method, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::ApiState;
@@ -28,19 +27,9 @@ async fn status(State(s): State<ApiState>, q: QueryPairs) -> Response {
         .into_response()
 }
 
-async fn index() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html><head><title>linkmq</title></head><body>\
-         <h1>linkmq</h1><p>The dashboard is not served yet. The management API is at \
-         <code>/api/v5</code>; its description is at <code>/api-docs/swagger.json</code>.</p>\
-         </body></html>",
-    )
-}
-
 pub(crate) fn routes(r: ApiRoutes) -> ApiRoutes {
     r.add_full(Method::GET, "/status", Access::Public, status)
         .add(Method::GET, "/status", Access::Public, status)
-        .add_full(Method::GET, "/", Access::Public, index)
 }
 
 pub(crate) fn docs() -> Vec<Op> {
@@ -54,14 +43,6 @@ pub(crate) fn docs() -> Vec<Op> {
         Op::get("/status", "Status", "Node health check")
             .access(Access::Public)
             .query("format", "string", fmt)
-            .response(200, "Node is running", text.clone()),
-        Op::full(
-            Method::GET,
-            "/",
-            "Dashboard",
-            "Placeholder page (dashboard not served yet)",
-        )
-        .access(Access::Public)
-        .response(200, "HTML page", text),
+            .response(200, "Node is running", text),
     ]
 }
