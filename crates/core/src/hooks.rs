@@ -50,3 +50,22 @@ pub trait PublishInterceptor: Send + Sync {
 pub trait Forwarder: Send + Sync {
     fn forward(&self, msg: &Arc<Message>) -> usize;
 }
+
+/// A boxed future for hooks that must wait (e.g. on another node).
+pub type HookFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+/// Cluster-wide client-id ownership (the cluster installs it on the [`crate::registry::Registry`]).
+pub trait SessionDirectory: Send + Sync {
+    /// Called on CONNECT once the client id is registered on this node as connection `conn_id`:
+    /// closes any connection of this client id on other nodes (0x8E) and, when `want_session`,
+    /// brings the session over from the node that held it.
+    fn claim(
+        &self,
+        info: Arc<crate::registry::ClientInfo>,
+        conn_id: u64,
+        want_session: bool,
+    ) -> HookFuture<Option<crate::session::snapshot::SessionSnapshot>>;
+
+    /// The client id's session ended on this node (connection `conn_id`).
+    fn released(&self, client_id: &str, conn_id: u64);
+}

@@ -60,9 +60,19 @@ pub struct ClientEntry {
 }
 
 /// Client id → owning task. Touched on connect/disconnect only, never on the publish path.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Registry {
     map: Mutex<HashMap<ClientId, ClientEntry>>,
+    /// Cluster-wide ownership, when this node is part of a cluster.
+    directory: std::sync::RwLock<Option<Arc<dyn crate::hooks::SessionDirectory>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Registry {
@@ -77,13 +87,32 @@ impl Registry {
 
     /// Removes the owner if it is still `conn_id`. Returns whether it was removed.
     pub fn unregister(&self, client_id: &str, conn_id: u64) -> bool {
-        let mut map = self.lock();
-        if map.get(client_id).is_some_and(|e| e.conn_id == conn_id) {
-            map.remove(client_id);
-            true
-        } else {
-            false
+        let removed = {
+            let mut map = self.lock();
+            if map.get(client_id).is_some_and(|e| e.conn_id == conn_id) {
+                map.remove(client_id);
+                true
+            } else {
+                false
+            }
+        };
+        if removed && let Some(d) = self.directory() {
+            d.released(client_id, conn_id);
         }
+        removed
+    }
+
+    /// Installs the cluster-wide directory consulted on CONNECT and told of released client ids.
+    pub fn set_directory(&self, d: Arc<dyn crate::hooks::SessionDirectory>) {
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Some(d);
+    }
+
+    /// The cluster-wide directory, if installed.
+    pub fn directory(&self) -> Option<Arc<dyn crate::hooks::SessionDirectory>> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Marks the owner `conn_id` connected or detached (its session outlives the socket).

@@ -119,6 +119,7 @@ where
         .access
         .authorizer()
         .client(info.clone(), authed.is_superuser);
+    let claim_info = info.clone();
     let prev = broker.registry.register(ClientEntry {
         conn_id,
         ctl: ctl_tx,
@@ -146,6 +147,17 @@ where
         } else {
             Counter::SessionDiscarded
         });
+    }
+    // Cluster-wide: close this client id on other nodes, and bring its session over if it lives there.
+    if let Some(dir) = broker.registry.directory() {
+        let want = resume && old_state.is_none();
+        let claim = dir.claim(claim_info, conn_id, want);
+        if let Ok(Some(snap)) = tokio::time::timeout(TAKEOVER_TIMEOUT, claim).await
+            && want
+        {
+            old_state = Some(Box::new(SessionState::import(snap, &broker)));
+            broker.metrics.inc(Counter::SessionTakenover);
+        }
     }
     let session_present = old_state.is_some();
     let mut session = match old_state {

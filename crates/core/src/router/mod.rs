@@ -92,6 +92,9 @@ pub struct Router {
     subscriptions: AtomicUsize,
     upgrade_qos: bool,
     ignore_loop_deliver: bool,
+    /// Set when the cluster picks the member of every shared group cluster-wide (see
+    /// [`Router::delegate_shared`]).
+    shared_delegated: AtomicBool,
 }
 
 impl std::fmt::Debug for Router {
@@ -130,6 +133,41 @@ impl Router {
             subscriptions: AtomicUsize::new(0),
             upgrade_qos,
             ignore_loop_deliver,
+            shared_delegated: AtomicBool::new(false),
+        }
+    }
+
+    /// From now on [`Router::dispatch`] leaves shared groups alone: the cluster chooses one member
+    /// node per group cluster-wide and calls [`Router::dispatch_shared`] on that node.
+    pub fn delegate_shared(&self) {
+        self.shared_delegated.store(true, Ordering::Relaxed);
+    }
+
+    /// Hands `msg` to one local member of the shared group `group` on `filter`; false when this node
+    /// has no usable member (or its channel is full).
+    pub fn dispatch_shared(
+        &self,
+        msg: &Arc<Message>,
+        filter: &str,
+        group: &str,
+        metrics: &Metrics,
+    ) -> bool {
+        let trie = self.read();
+        let Some(entry) = trie.get(filter) else {
+            return false;
+        };
+        let Some(g) = entry.groups.iter().find(|g| &*g.name == group) else {
+            return false;
+        };
+        match pick_member(g, msg, None) {
+            Some(m) => {
+                let shared = SharedRef {
+                    group: g.name.clone(),
+                    filter: filter.into(),
+                };
+                send(&m.handle, self.delivery_for(msg, m, Some(shared)), metrics)
+            }
+            None => false,
         }
     }
 
@@ -292,6 +330,7 @@ impl Router {
         let trie = self.read();
         let mut direct: Vec<&Member> = Vec::new();
         let mut delivered = 0;
+        let groups = !self.shared_delegated.load(Ordering::Relaxed);
         trie.for_each_match(&msg.topic, |filter, entry| {
             for m in &entry.direct {
                 if (m.sub.options.no_local || self.ignore_loop_deliver)
@@ -302,7 +341,7 @@ impl Router {
                 }
                 direct.push(m);
             }
-            for g in &entry.groups {
+            for g in entry.groups.iter().filter(|_| groups) {
                 if let Some(m) = pick_member(g, msg, None) {
                     let d = self.delivery_for(
                         msg,

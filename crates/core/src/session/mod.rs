@@ -6,6 +6,7 @@
 
 pub mod inflight;
 pub mod mqueue;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::Arc;
