@@ -80,6 +80,11 @@ async fn pbkdf2_users_from_a_hash_bootstrap_csv() {
         ReasonCode::BadUserNameOrPassword,
         "no credentials at all"
     );
+    let m = &n.node.broker.metrics;
+    use linkmq_core::metrics::Counter;
+    assert_eq!(m.get(Counter::ClientAuthenticate), 5);
+    assert_eq!(m.get(Counter::AuthenticationSuccess), 2);
+    assert_eq!(m.get(Counter::AuthenticationFailure), 3);
     let u = n
         .node
         .security

@@ -73,6 +73,13 @@ async fn denied_publish_v5_gets_0x87_for_qos1_and_qos2_and_qos0_is_dropped() {
             .get(linkmq_core::metrics::Counter::ClientAuthorizeDenied),
         3
     );
+    assert_eq!(
+        n.node
+            .broker
+            .metrics
+            .get(linkmq_core::metrics::Counter::PacketsPublishAuthError),
+        3
+    );
 }
 
 #[tokio::test]

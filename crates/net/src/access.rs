@@ -56,6 +56,25 @@ where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
+    conn.broker.metrics.inc(Counter::ClientAuthenticate);
+    let result = authenticate_inner(conn, connect, client_id).await;
+    conn.broker.metrics.inc(if result.is_ok() {
+        Counter::AuthenticationSuccess
+    } else {
+        Counter::AuthenticationFailure
+    });
+    result
+}
+
+async fn authenticate_inner<R, W>(
+    conn: &mut Connection<R, W>,
+    connect: &Connect,
+    client_id: &str,
+) -> Result<Authenticated, (ReasonCode, &'static str)>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
     let authn = conn.broker.access.authenticator();
     let req = AuthnRequest {
         client_id: client_id.to_string(),
@@ -146,6 +165,18 @@ where
     }
 }
 
+/// Counts one authorization (`client.authorize`, `authorization.allow` / `.deny`); true if allowed.
+fn counted(broker: &Broker, p: Permission) -> bool {
+    broker.metrics.inc(Counter::ClientAuthorize);
+    let allowed = p == Permission::Allow;
+    broker.metrics.inc(if allowed {
+        Counter::AuthorizationAllow
+    } else {
+        Counter::ClientAuthorizeDenied
+    });
+    allowed
+}
+
 /// Authorizes a client PUBLISH. `None`: go on. `Some(None)`: denied and answered (0x87 for QoS 1/2,
 /// dropped for QoS 0). `Some(Some(exit))`: denied with `deny_action = disconnect`.
 #[allow(clippy::too_many_arguments)]
@@ -163,10 +194,13 @@ where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
-    if authz.authorize(Action::Publish { qos, retain }, topic) == Permission::Allow {
+    if counted(
+        broker,
+        authz.authorize(Action::Publish { qos, retain }, topic),
+    ) {
         return None;
     }
-    broker.metrics.inc(Counter::ClientAuthorizeDenied);
+    broker.metrics.inc(Counter::PacketsPublishAuthError);
     debug!(client_id, topic, ?qos, retain, "publish not authorized");
     if authz.deny_action() == DenyAction::Disconnect {
         return Some(Some(Exit::Error(
@@ -200,9 +234,9 @@ pub(crate) fn may_subscribe(
         Ok(Some((_, inner))) => inner,
         _ => filter,
     };
-    let ok = authz.authorize(Action::Subscribe { qos }, inner) == Permission::Allow;
+    let ok = counted(broker, authz.authorize(Action::Subscribe { qos }, inner));
     if !ok {
-        broker.metrics.inc(Counter::ClientAuthorizeDenied);
+        broker.metrics.inc(Counter::PacketsSubscribeAuthError);
         debug!(client_id, filter, "subscription not authorized");
     }
     ok
@@ -235,9 +269,11 @@ impl Channel {
 
     /// The will is published only if the client may publish it (checked when it is due, as EMQX).
     pub(crate) fn may_publish_will(&mut self, topic: &str, qos: QoS, retain: bool) -> bool {
-        let ok = self.authz.authorize(Action::Publish { qos, retain }, topic) == Permission::Allow;
+        let ok = counted(
+            &self.broker,
+            self.authz.authorize(Action::Publish { qos, retain }, topic),
+        );
         if !ok {
-            self.broker.metrics.inc(Counter::ClientAuthorizeDenied);
             debug!(client_id = %self.client_id, topic, "will message not authorized; not published");
         }
         ok
