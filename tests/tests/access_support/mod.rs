@@ -41,10 +41,12 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// The configuration text: a loopback listener on an ephemeral port, `$SYS` quiet, data in `dir`.
+/// The configuration text: a loopback listener on an ephemeral port, `$SYS` quiet, no REST API,
+/// data in `dir`.
 pub fn conf_text(dir: &Path, extra: &str) -> String {
     format!(
         "node.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:0\"\n\
+         dashboard.listeners.http.bind = 0\n\
          sys_topics {{ sys_msg_interval = disabled, sys_heartbeat_interval = disabled }}\n{extra}\n",
         dir.join("data").display()
     )
