@@ -33,8 +33,9 @@ pub use link::{
 };
 pub use rate::{Rate, parse_rate};
 pub use schema::RESERVED_ROOTS;
+pub use schema::api_key::ApiKeyConfig;
 pub use schema::cluster::{ClusterConfig, DiscoveryStrategy, StaticDiscovery};
-pub use schema::dashboard::{DashboardConfig, DashboardListener};
+pub use schema::dashboard::{DashboardConfig, DashboardListener, UnsuccessfulLogin};
 pub use schema::flapping::FlappingDetectConfig;
 pub use schema::listeners::{
     ListenerConfig, ListenerKind, ListenersConfig, TcpOptions, WebsocketOptions,
@@ -43,9 +44,9 @@ pub use schema::log::{ConsoleHandler, FileHandler, LogConfig, LogFormatter, LogL
 pub use schema::mqtt::{MqttConfig, MqueueDefaultPriority, PeerCertAs, SharedSubscriptionStrategy};
 pub use schema::node::NodeConfig;
 pub use schema::security::{
-    AuthenticatorConfig, AuthorizationConfig, AuthzCacheConfig, BootstrapType, BuiltInDatabaseConfig,
-    DEFAULT_ACL_PATH, DenyActionConfig, FileSourceConfig, MacFun, NoMatch, PasswordHashAlgorithm,
-    SaltPosition, ScramConfig, SimpleHashName, UserIdType,
+    AuthenticatorConfig, AuthorizationConfig, AuthzCacheConfig, BootstrapType,
+    BuiltInDatabaseConfig, DEFAULT_ACL_PATH, DenyActionConfig, FileSourceConfig, MacFun, NoMatch,
+    PasswordHashAlgorithm, SaltPosition, ScramConfig, SimpleHashName, UserIdType,
 };
 pub use schema::sys_topics::{SysEventMessages, SysTopicsConfig};
 pub use secret::{REDACTED, Secret};
@@ -83,6 +84,8 @@ pub struct Config {
     pub authorization: AuthorizationConfig,
     /// `flapping_detect { ... }`.
     pub flapping_detect: FlappingDetectConfig,
+    /// `api_key { bootstrap_file }`.
+    pub api_key: ApiKeyConfig,
     /// The file it was loaded from (`None`: embedded default or a string).
     pub source: Option<PathBuf>,
     /// One line per ignored (unknown) key, `file:line:col: key: unknown key, ignored`.
@@ -151,6 +154,7 @@ pub fn parse_str(
         authentication: sections.authentication,
         authorization: sections.authorization,
         flapping_detect: sections.flapping_detect,
+        api_key: sections.api_key,
         source: None,
         warnings,
         raw: doc.tree,

@@ -93,44 +93,17 @@ impl AuthSettings {
     /// Settings from the node configuration.
     pub fn from_config(config: &linkmq_config::Config) -> AuthSettings {
         let d = &config.dashboard;
-        let ul = config
-            .section("dashboard")
-            .and_then(|v| v.get("unsuccessful_login"));
-        let num = |key: &str, default: u32| {
-            ul.and_then(|v| v.get(key))
-                .and_then(|v| {
-                    v.as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                })
-                .map(|n| n.min(u64::from(u32::MAX)) as u32)
-                .unwrap_or(default)
-        };
-        let dur = |key: &str, default: Duration| {
-            ul.and_then(|v| v.get(key))
-                .and_then(|v| match v {
-                    serde_json::Value::String(s) => linkmq_config::units::parse_duration(s),
-                    serde_json::Value::Number(n) => n.as_u64().map(Duration::from_millis),
-                    _ => None,
-                })
-                .unwrap_or(default)
-        };
-        let max_attempts = num("max_attempts", 5).max(1);
-        let bootstrap_file = config
-            .section("api_key")
-            .and_then(|v| v.get("bootstrap_file"))
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.trim().is_empty())
-            .map(PathBuf::from);
+        let ul = &d.unsuccessful_login;
         AuthSettings {
             dir: config.node.data_dir.join("dashboard"),
             default_username: d.default_username.clone(),
             default_password: d.default_password.expose().to_string(),
             token_ttl: d.token_expired_time,
-            max_attempts,
-            time_window: dur("time_window", Duration::from_secs(300)),
-            lock_duration: dur("lock_duration", Duration::from_secs(600)),
-            max_failures_per_peer: max_attempts.saturating_mul(4),
-            bootstrap_file,
+            max_attempts: ul.max_attempts.max(1),
+            time_window: ul.time_window,
+            lock_duration: ul.lock_duration,
+            max_failures_per_peer: ul.max_attempts.max(1).saturating_mul(4),
+            bootstrap_file: config.api_key.bootstrap_file.clone(),
         }
     }
 }

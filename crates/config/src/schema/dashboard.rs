@@ -26,6 +26,27 @@ pub struct DashboardConfig {
     pub cors: bool,
     /// Whether the Swagger UI is served.
     pub swagger_support: bool,
+    /// Locking of a user after failed logins.
+    pub unsuccessful_login: UnsuccessfulLogin,
+}
+
+/// `dashboard.unsuccessful_login`: `max_attempts` failed logins of one user within `time_window`
+/// lock that user for `lock_duration` (EMQX defaults 5, 5m, 10m).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsuccessfulLogin {
+    pub max_attempts: u32,
+    pub time_window: Duration,
+    pub lock_duration: Duration,
+}
+
+impl Default for UnsuccessfulLogin {
+    fn default() -> Self {
+        UnsuccessfulLogin {
+            max_attempts: 5,
+            time_window: Duration::from_secs(300),
+            lock_duration: Duration::from_secs(600),
+        }
+    }
 }
 
 /// One dashboard listener; port 0 disables it, as in EMQX.
@@ -54,6 +75,7 @@ impl Default for DashboardConfig {
             token_expired_time: Duration::from_secs(60 * 60),
             cors: false,
             swagger_support: true,
+            unsuccessful_login: UnsuccessfulLogin::default(),
         }
     }
 }
@@ -82,6 +104,22 @@ fn listener(
     ]);
     sec.finish(ctx);
     (out, ssl)
+}
+
+fn unsuccessful_login(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> UnsuccessfulLogin {
+    let d = UnsuccessfulLogin::default();
+    let out = UnsuccessfulLogin {
+        max_attempts: sec.get(
+            ctx,
+            "max_attempts",
+            u64::from(d.max_attempts),
+            reader::int_in(1, u64::from(u32::MAX)),
+        ) as u32,
+        time_window: sec.get(ctx, "time_window", d.time_window, reader::duration),
+        lock_duration: sec.get(ctx, "lock_duration", d.lock_duration, reader::duration),
+    };
+    sec.finish(ctx);
+    out
 }
 
 pub(crate) fn read(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> DashboardConfig {
@@ -119,13 +157,13 @@ pub(crate) fn read(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> DashboardConfig {
         ),
         cors: sec.get(ctx, "cors", d.cors, reader::boolean),
         swagger_support: sec.get(ctx, "swagger_support", d.swagger_support, reader::boolean),
+        unsuccessful_login: unsuccessful_login(sec.section(ctx, "unsuccessful_login"), ctx),
     };
     sec.accept(&[
         "i18n_lang",
         "bootstrap_users_file",
         "sso",
         "password_expired_time",
-        "unsuccessful_login",
     ]);
     sec.finish(ctx);
     out

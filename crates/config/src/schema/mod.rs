@@ -1,5 +1,6 @@
 //! The typed sections of `emqx.conf` and the root walk that fills them.
 
+pub(crate) mod api_key;
 pub(crate) mod cluster;
 pub(crate) mod dashboard;
 pub(crate) mod flapping;
@@ -16,7 +17,6 @@ use crate::reader::{Ctx, KeyPath, Section};
 
 /// EMQX root keys linkmq accepts without interpreting (yet); later crates read them from `Config::raw`.
 pub const RESERVED_ROOTS: &[&str] = &[
-    "api_key",
     "retainer",
     "rpc",
     "durable_sessions",
@@ -72,6 +72,7 @@ pub(crate) struct Sections {
     pub(crate) authentication: Vec<security::AuthenticatorConfig>,
     pub(crate) authorization: security::AuthorizationConfig,
     pub(crate) flapping_detect: flapping::FlappingDetectConfig,
+    pub(crate) api_key: api_key::ApiKeyConfig,
 }
 
 pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
@@ -95,6 +96,8 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
     let authorization = security::read_authorization(s, ctx);
     let s = root.section(ctx, "flapping_detect");
     let flapping_detect = flapping::read(s, ctx);
+    let s = root.section(ctx, "api_key");
+    let api_key = api_key::read(s, ctx);
     root.accept(RESERVED_ROOTS);
     root.finish(ctx);
     Sections {
@@ -108,5 +111,6 @@ pub(crate) fn read(tree: &Value, ctx: &mut Ctx<'_>) -> Sections {
         authentication,
         authorization,
         flapping_detect,
+        api_key,
     }
 }
