@@ -68,6 +68,8 @@ pub struct Cluster {
     child: Option<Child>,
     links: String,
     extra: String,
+    timers: String,
+    token: std::sync::Mutex<Option<String>>,
 }
 
 impl Cluster {
@@ -88,12 +90,20 @@ impl Cluster {
             child: None,
             links: String::new(),
             extra: String::new(),
+            timers: TIMERS.to_string(),
+            token: std::sync::Mutex::new(None),
         }
     }
 
     /// Serve the HTTP API on a free port.
     pub fn with_api(mut self) -> Cluster {
         self.api_port = free_port();
+        self
+    }
+
+    /// Other protocol timers (see [`TIMERS`]).
+    pub fn with_timers(mut self, timers: &str) -> Cluster {
+        self.timers = timers.to_string();
         self
     }
 
@@ -142,7 +152,7 @@ impl Cluster {
         let child = Command::new(bin())
             .args(["start", "-c"])
             .arg(&conf)
-            .env("LINKMQ_LINK_TIMERS", TIMERS)
+            .env("LINKMQ_LINK_TIMERS", &self.timers)
             .env("RUST_LOG", "info")
             .env_remove("LINKMQ_CONFIG")
             .stdin(Stdio::null())
@@ -151,13 +161,17 @@ impl Cluster {
             .spawn()
             .expect("spawn linkmq");
         self.child = Some(child);
+        *self.token.lock().unwrap() = None;
         self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
         let until = Instant::now() + Duration::from_secs(20);
         while Instant::now() < until {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && (self.api_port == 0
+                    || std::net::TcpStream::connect(("127.0.0.1", self.api_port)).is_ok())
+            {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -317,3 +331,97 @@ pub async fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> boo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One HTTP/1.1 request to `127.0.0.1:port` (Connection: close); returns status and JSON body
+/// (`Null` when empty, a string when not JSON).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("response head");
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    let json = if body.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))
+    };
+    (status, json)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Cluster {
+    /// A bearer token of the default dashboard user (cached until the process restarts).
+    pub fn token(&self) -> String {
+        if let Some(t) = self.token.lock().unwrap().clone() {
+            return t;
+        }
+        let (status, body) = http(
+            self.api_port,
+            "POST",
+            "/api/v5/login",
+            None,
+            Some(&serde_json::json!({"username": "admin", "password": "public"})),
+        );
+        assert_eq!(status, 200, "login: {body}");
+        let t = body["token"].as_str().expect("token").to_string();
+        *self.token.lock().unwrap() = Some(t.clone());
+        t
+    }
+
+    /// An authenticated API call (`path` under `/api/v5`).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let token = self.token();
+        http(
+            self.api_port,
+            method,
+            &format!("/api/v5{path}"),
+            Some(&token),
+            body,
+        )
+    }
+}
+
