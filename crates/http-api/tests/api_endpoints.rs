@@ -440,7 +440,7 @@ async fn publish_delivers_with_properties_or_answers_202_without_subscribers() {
     assert!(
         p.properties
             .message_expiry_interval
-            .is_some_and(|e| e <= 60 && e >= 59)
+            .is_some_and(|e| (59..=60).contains(&e))
     );
 
     let b64 = base64::engine::general_purpose::STANDARD.encode([0u8, 1, 2, 255]);

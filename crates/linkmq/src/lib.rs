@@ -11,8 +11,8 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 mod api;
-mod security;
 pub mod link_api;
+mod security;
 mod settings;
 mod transport;
 
