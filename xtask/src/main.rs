@@ -1,5 +1,8 @@
 //! `cargo xtask ...`: project chores. `cargo xtask ci` runs the cargo steps of `.ci/run` (format
-//! check, clippy, tests) without installing anything.
+//! check, clippy, tests) without installing anything; `cargo xtask bench` compares linkmq with
+//! Mosquitto on the standard load scenarios.
+
+mod bench;
 
 use std::process::Command;
 
@@ -18,6 +21,8 @@ enum Task {
     /// `cargo fmt --all --check`, `cargo clippy --workspace --all-targets -- -D warnings`,
     /// `cargo test --workspace`.
     Ci,
+    /// Standard load scenarios against linkmq and Mosquitto, interleaved, medians, ratio table.
+    Bench(bench::BenchArgs),
 }
 
 /// The cargo invocations of `cargo xtask ci`, in order.
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Task::Bench(args) => bench::run(args),
     }
 }
 

@@ -1,0 +1,608 @@
+//! One load run: connect subscribers, publishers and idle connections, publish under the chosen
+//! pacing, wait for the deliveries, and summarise. Every run is bounded by a count and a deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use linkmq_codec::QoS;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::procfs;
+use crate::stats::{Stats, progress};
+use crate::wire::{self, Conn, PublishTemplate, Stamp, Target};
+
+/// How publishers decide when to send.
+#[derive(Debug, Clone, Copy)]
+pub enum Pacing {
+    /// Closed loop: at most this many messages published and not yet delivered to every subscriber
+    /// they are meant for (needs [`Plan::fanout`]).
+    Window(u64),
+    /// Open loop: this many messages a second per publisher.
+    Rate(f64),
+    /// As fast as the socket takes them (QoS 1/2 still bounded by the inflight window).
+    Unpaced,
+}
+
+/// Connections that only connect and stay.
+#[derive(Debug, Clone)]
+pub struct IdlePlan {
+    pub count: usize,
+    /// How long to keep them once all are up.
+    pub hold: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubPlan {
+    pub count: usize,
+    /// `%i` is replaced by the subscriber's index.
+    pub filter: String,
+    pub qos: QoS,
+    /// Stop once this many messages arrived in all (0 = until the deadline; only without publishers).
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PubPlan {
+    pub count: usize,
+    /// `%i` is replaced by the publisher's index.
+    pub topic: String,
+    pub qos: QoS,
+    pub size: usize,
+    pub retain: bool,
+    /// Messages per publisher (0 = until the deadline).
+    pub limit: u64,
+    pub pacing: Pacing,
+    /// QoS 1/2 messages a publisher may have unacknowledged.
+    pub inflight: usize,
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub target: Target,
+    pub client_prefix: String,
+    pub idle: Option<IdlePlan>,
+    pub sub: Option<SubPlan>,
+    pub publ: Option<PubPlan>,
+    /// Deliveries each publish should cause (0 = unknown: no loss check, no closed-loop window).
+    pub fanout: u64,
+    /// Connections per second (0 = as fast as `conn_concurrency` allows).
+    pub conn_rate: f64,
+    /// Handshakes in progress at once.
+    pub conn_concurrency: usize,
+    /// Hard bound on the publishing phase.
+    pub duration: Duration,
+    /// How long to wait for outstanding deliveries once publishing is over.
+    pub drain: Duration,
+    pub broker_pid: Option<u32>,
+    pub quiet: bool,
+}
+
+/// Shared between publishers and subscribers of one run.
+struct Shared {
+    stats: Arc<Stats>,
+    /// Signalled by subscribers after each read, for publishers waiting on the window.
+    credit: Notify,
+    /// Set once every connection is up.
+    go: tokio::sync::watch::Receiver<bool>,
+    fanout: u64,
+}
+
+impl Shared {
+    /// Messages that may still be published under a closed-loop window.
+    fn window_room(&self, window: u64) -> u64 {
+        if self.fanout == 0 {
+            return u64::MAX;
+        }
+        let published = self.stats.published.load(Relaxed);
+        let received = self.stats.received.load(Relaxed);
+        let outstanding = (published * self.fanout).saturating_sub(received);
+        (window * self.fanout).saturating_sub(outstanding) / self.fanout
+    }
+}
+
+/// Runs `plan` and returns its JSON summary.
+pub async fn run(plan: Plan) -> anyhow::Result<Value> {
+    let stats = Arc::new(Stats::default());
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        stats: stats.clone(),
+        credit: Notify::new(),
+        go: go_rx,
+        fanout: plan.fanout,
+    });
+    let started = Instant::now();
+    let progress_task = tokio::spawn(progress(stats.clone(), started, plan.quiet));
+    let pid = plan.broker_pid;
+    let rss_before = pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
+    let cpu_before_conn = pid.and_then(procfs::cpu_us);
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    let limiter = Arc::new(Semaphore::new(plan.conn_concurrency.max(1)));
+    let mut index = 0usize;
+    let conn_started = Instant::now();
+
+    // Idle connections first (the connection-rate and memory figures), then subscribers, then publishers.
+    let idle_count = plan.idle.as_ref().map_or(0, |i| i.count);
+    let mut handshakes = Vec::new();
+    let group = (conn_started, index);
+    for i in 0..idle_count {
+        let id = format!("{}-idle-{i}", plan.client_prefix);
+        handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+        index += 1;
+    }
+    for h in handshakes {
+        if let Some(c) = h.await? {
+            tasks.push(tokio::spawn(idle(c, stats.clone())));
+        }
+    }
+    let conn_elapsed = conn_started.elapsed();
+    let connected_idle = stats.connected.load(Relaxed);
+    let cpu_after_conn = pid.and_then(procfs::cpu_us);
+    let mut rss_per_conn = None;
+    if let Some(idle_plan) = &plan.idle {
+        if !plan.quiet {
+            eprintln!(
+                "{connected_idle} of {} connections up in {:.2}s",
+                idle_plan.count,
+                conn_elapsed.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let (Some(p), Some(before)) = (pid, rss_before)
+            && let Some(after) = procfs::status_kib(p, "VmRSS")
+            && connected_idle > 0
+        {
+            rss_per_conn =
+                Some(after.saturating_sub(before) as f64 * 1024.0 / connected_idle as f64);
+        }
+        tokio::time::sleep(idle_plan.hold).await;
+    }
+
+    if let Some(sp) = &plan.sub {
+        let mut handshakes = Vec::new();
+        let group = (Instant::now(), index);
+        for i in 0..sp.count {
+            let id = format!("{}-sub-{i}", plan.client_prefix);
+            handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+            index += 1;
+        }
+        for (i, h) in handshakes.into_iter().enumerate() {
+            let Some(mut c) = h.await? else {
+                anyhow::bail!("subscriber {i} could not connect");
+            };
+            c.subscribe(&[sp.filter.replace("%i", &i.to_string())], sp.qos)
+                .await?;
+            tasks.push(tokio::spawn(subscriber(c, shared.clone())));
+        }
+    }
+    let mut publishers = Vec::new();
+    if let Some(pp) = &plan.publ {
+        let mut handshakes = Vec::new();
+        let group = (Instant::now(), index);
+        for i in 0..pp.count {
+            let id = format!("{}-pub-{i}", plan.client_prefix);
+            handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+            index += 1;
+        }
+        let pp = Arc::new(pp.clone());
+        for (i, h) in handshakes.into_iter().enumerate() {
+            let Some(c) = h.await? else {
+                anyhow::bail!("publisher {i} could not connect");
+            };
+            publishers.push(tokio::spawn(publisher(
+                c,
+                i as u32,
+                pp.clone(),
+                shared.clone(),
+                plan.duration,
+            )));
+        }
+    }
+
+    // The measured phase: from the go signal to the last delivery.
+    let mut measured = None;
+    let mut done_publishers = Vec::new();
+    if !publishers.is_empty() || plan.sub.is_some() {
+        let cpu0 = pid.and_then(procfs::cpu_us);
+        let gen0 = procfs::self_cpu_us();
+        let t0 = Instant::now();
+        let t0_ns = wire::now_ns();
+        let _ = go_tx.send(true);
+        let deadline = t0 + plan.duration;
+        for p in publishers {
+            if let Ok(Some(c)) = p.await {
+                done_publishers.push(c);
+            }
+        }
+        // Wait for what is still on its way: all expected, no progress for 2 s, or the drain bound.
+        let expected = stats.published.load(Relaxed) * plan.fanout;
+        let sub_limit = plan.sub.as_ref().map_or(0, |s| s.limit);
+        let drain_end = Instant::now() + plan.drain;
+        let mut last = stats.received.load(Relaxed);
+        let mut last_change = Instant::now();
+        loop {
+            let got = stats.received.load(Relaxed);
+            let now = Instant::now();
+            if plan.publ.is_some() {
+                if plan.fanout > 0 && got >= expected {
+                    break;
+                }
+                if got != last {
+                    last = got;
+                    last_change = now;
+                } else if now - last_change > Duration::from_secs(2) || now >= drain_end {
+                    break;
+                }
+            } else if now >= deadline || (sub_limit > 0 && got >= sub_limit) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let cpu1 = pid.and_then(procfs::cpu_us);
+        let gen1 = procfs::self_cpu_us();
+        let last_ns = stats.last_recv_ns.load(Relaxed);
+        let elapsed = if last_ns > t0_ns {
+            Duration::from_nanos(last_ns - t0_ns)
+        } else {
+            t0.elapsed()
+        };
+        measured = Some((cpu0.zip(cpu1).map(|(a, b)| b - a), gen1 - gen0, elapsed));
+    }
+    progress_task.abort();
+    drop(done_publishers);
+    for t in &tasks {
+        t.abort();
+    }
+
+    let published = stats.published.load(Relaxed);
+    let received = stats.received.load(Relaxed);
+    let expected = published * plan.fanout;
+    let lat = stats.latency.snapshot(false);
+    let mut summary = json!({
+        "name": plan.name,
+        "protocol": plan.target.protocol.level(),
+        "publishers": plan.publ.as_ref().map_or(0, |p| p.count),
+        "subscribers": plan.sub.as_ref().map_or(0, |s| s.count),
+        "qos": plan.publ.as_ref().map(|p| p.qos as u8).or(plan.sub.as_ref().map(|s| s.qos as u8)),
+        "payload_bytes": plan.publ.as_ref().map(|p| p.size.max(wire::STAMP_LEN)),
+        "published": published,
+        "acked": stats.acked.load(Relaxed),
+        "received": received,
+        "expected": (plan.fanout > 0).then_some(expected),
+        "lost": (plan.fanout > 0).then(|| expected.saturating_sub(received)),
+        "out_of_order": stats.out_of_order.load(Relaxed),
+        "disconnected": stats.disconnected.load(Relaxed),
+        "latency_us": lat.to_json_us(),
+    });
+    if let Some((cpu, gen_cpu, elapsed)) = measured {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        summary["elapsed_s"] = json!(round3(secs));
+        summary["publish_rate"] = json!((published as f64 / secs).round());
+        summary["delivered_rate"] = json!((received as f64 / secs).round());
+        summary["generator_cpu_us"] = json!(gen_cpu);
+        if let Some(cpu) = cpu {
+            summary["broker_cpu_us"] = json!(cpu);
+            if received > 0 {
+                summary["broker_cpu_us_per_msg"] = json!(round3(cpu as f64 / received as f64));
+            }
+            if cpu > 0 {
+                summary["generator_cpu_share"] = json!(round3(gen_cpu as f64 / cpu as f64));
+            }
+        }
+    }
+    if plan.idle.is_some() {
+        let secs = conn_elapsed.as_secs_f64().max(1e-9);
+        summary["connections"] = json!({
+            "requested": idle_count,
+            "connected": connected_idle,
+            "failed": stats.conn_failed.load(Relaxed),
+            "elapsed_s": round3(secs),
+            "rate": (connected_idle as f64 / secs).round(),
+            "rss_per_conn_bytes": rss_per_conn.map(|b| b.round()),
+            "broker_cpu_us_per_conn": cpu_before_conn.zip(cpu_after_conn)
+                .filter(|_| connected_idle > 0)
+                .map(|(a, b)| round3((b - a) as f64 / connected_idle as f64)),
+        });
+    }
+    if let Some(p) = pid {
+        summary["broker_pid"] = json!(p);
+        summary["broker_rss_kib"] = json!(procfs::status_kib(p, "VmRSS"));
+        summary["broker_peak_rss_kib"] = json!(procfs::status_kib(p, "VmHWM"));
+    }
+    Ok(summary)
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Starts a handshake under the concurrency limit and the connection rate; resolves to the connection.
+async fn spawn_connect(
+    plan: &Plan,
+    limiter: &Arc<Semaphore>,
+    client_id: String,
+    index: usize,
+    rate_start: (Instant, usize),
+    stats: Arc<Stats>,
+) -> JoinHandle<Option<Conn>> {
+    if plan.conn_rate > 0.0 {
+        let (t0, i0) = rate_start;
+        let at = t0 + Duration::from_secs_f64((index - i0) as f64 / plan.conn_rate);
+        tokio::time::sleep_until(at.into()).await;
+    }
+    let permit = limiter.clone().acquire_owned().await.expect("never closed");
+    let target = plan.target.clone();
+    let quiet = plan.quiet;
+    tokio::spawn(async move {
+        let r = wire::connect(&target, &client_id, index, Duration::from_secs(30)).await;
+        drop(permit);
+        match r {
+            Ok(c) => {
+                stats.connected.fetch_add(1, Relaxed);
+                Some(c)
+            }
+            Err(e) => {
+                stats.conn_failed.fetch_add(1, Relaxed);
+                if !quiet {
+                    eprintln!("connect failed: {e:#}");
+                }
+                None
+            }
+        }
+    })
+}
+
+/// Keeps an idle connection open until the run ends or the broker closes it.
+async fn idle(mut c: Conn, stats: Arc<Stats>) {
+    loop {
+        match c.stream.read_buf(&mut c.rbuf).await {
+            Ok(0) | Err(_) => {
+                stats.disconnected.fetch_add(1, Relaxed);
+                return;
+            }
+            Ok(_) => c.rbuf.clear(),
+        }
+    }
+}
+
+/// Reads deliveries: latency from the stamp, order per publisher, acknowledgements for QoS 1/2.
+async fn subscriber(mut c: Conn, shared: Arc<Shared>) {
+    let stats = &shared.stats;
+    let v5 = c.protocol.is_v5();
+    let mut acks = BytesMut::with_capacity(4096);
+    let mut next_seq: Vec<u32> = Vec::new();
+    loop {
+        if c.rbuf.capacity() - c.rbuf.len() < 4096 {
+            c.rbuf.reserve(64 * 1024);
+        }
+        match c.stream.read_buf(&mut c.rbuf).await {
+            Ok(0) | Err(_) => {
+                stats.disconnected.fetch_add(1, Relaxed);
+                return;
+            }
+            Ok(_) => {}
+        }
+        let now = wire::now_ns();
+        let mut count = 0;
+        while let Some((first, header, len)) = frame_at(&c.rbuf) {
+            let body = &c.rbuf[header..header + len];
+            match first >> 4 {
+                3 => {
+                    if let Some(r) = wire::parse_publish(first, body, v5) {
+                        count += 1;
+                        if let Some(s) = r.stamp {
+                            stats.record_latency(now.saturating_sub(s.sent_ns));
+                            let p = s.publisher as usize;
+                            if p >= next_seq.len() {
+                                next_seq.resize(p + 1, 0);
+                            }
+                            if s.seq < next_seq[p] {
+                                stats.out_of_order.fetch_add(1, Relaxed);
+                            }
+                            next_seq[p] = s.seq.wrapping_add(1);
+                        }
+                        match r.qos {
+                            1 => wire::put_ack(&mut acks, 4, r.pkid),
+                            2 => wire::put_ack(&mut acks, 5, r.pkid),
+                            _ => {}
+                        }
+                    }
+                }
+                6 if body.len() >= 2 => {
+                    let pkid = u16::from_be_bytes([body[0], body[1]]);
+                    wire::put_ack(&mut acks, 7, pkid);
+                }
+                _ => {}
+            }
+            c.rbuf.advance(header + len);
+        }
+        if count > 0 {
+            stats.received.fetch_add(count, Relaxed);
+            stats.last_recv_ns.store(now, Relaxed);
+            if shared.fanout > 0 {
+                shared.credit.notify_waiters();
+            }
+        }
+        if !acks.is_empty() {
+            if c.stream.write_all(&acks).await.is_err() {
+                stats.disconnected.fetch_add(1, Relaxed);
+                return;
+            }
+            acks.clear();
+        }
+    }
+}
+
+/// (first byte, header length, body length) of the whole packet at the front of `buf`, if complete.
+fn frame_at(buf: &[u8]) -> Option<(u8, usize, usize)> {
+    let (len, n) = wire::read_varint(buf.get(1..)?)?;
+    (buf.len() >= 1 + n + len).then_some((buf[0], 1 + n, len))
+}
+
+/// Publishes `plan.limit` messages (or until the deadline) under the pacing and inflight window.
+async fn publisher(
+    mut c: Conn,
+    index: u32,
+    plan: Arc<PubPlan>,
+    shared: Arc<Shared>,
+    duration: Duration,
+) -> Option<Conn> {
+    let stats = &shared.stats;
+    let v5 = c.protocol.is_v5();
+    let topic = plan.topic.replace("%i", &index.to_string());
+    let template = PublishTemplate::new(&topic, plan.qos, plan.retain, plan.size, v5);
+    let batch_max = (64 * 1024 / template.wire_len()).clamp(1, 256) as u64;
+    let qos = plan.qos;
+    let limit = if plan.limit == 0 {
+        u64::MAX
+    } else {
+        plan.limit
+    };
+    let mut wbuf = BytesMut::with_capacity(64 * 1024);
+    let mut seq: u64 = 0;
+    let mut inflight: usize = 0;
+    let mut pkid: u16 = 0;
+
+    // Wait for the start signal (everyone connected), then run to the limit or the deadline.
+    let mut go = shared.go.clone();
+    if go.wait_for(|v| *v).await.is_err() {
+        return None;
+    }
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::from_std(start + duration);
+    loop {
+        if seq >= limit && inflight == 0 {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let credit = shared.credit.notified();
+        tokio::pin!(credit);
+        credit.as_mut().enable();
+        let mut n = (limit - seq).min(batch_max);
+        if qos != QoS::AtMostOnce {
+            n = n.min(plan.inflight.saturating_sub(inflight) as u64);
+        }
+        let mut next_due = None;
+        match plan.pacing {
+            Pacing::Window(w) => n = n.min(shared.window_room(w)),
+            Pacing::Rate(r) => {
+                let due = (start.elapsed().as_secs_f64() * r) as u64 + 1;
+                n = n.min(due.saturating_sub(seq));
+                if n == 0 {
+                    next_due = Some(start + Duration::from_secs_f64((seq + 1) as f64 / r));
+                }
+            }
+            Pacing::Unpaced => {}
+        }
+        if n > 0 {
+            let now = wire::now_ns();
+            for _ in 0..n {
+                if qos != QoS::AtMostOnce {
+                    pkid = pkid.wrapping_add(1).max(1);
+                }
+                template.put(
+                    &mut wbuf,
+                    pkid,
+                    Stamp {
+                        sent_ns: now,
+                        publisher: index,
+                        seq: seq as u32,
+                    },
+                );
+                seq += 1;
+            }
+            if c.stream.write_all(&wbuf).await.is_err() {
+                stats.disconnected.fetch_add(1, Relaxed);
+                return None;
+            }
+            wbuf.clear();
+            stats.published.fetch_add(n, Relaxed);
+            if qos != QoS::AtMostOnce {
+                inflight += n as usize;
+            }
+            continue;
+        }
+        let waiting_acks = qos != QoS::AtMostOnce && inflight > 0;
+        let waiting_credit = matches!(plan.pacing, Pacing::Window(_)) && seq < limit;
+        if !waiting_acks && !waiting_credit && next_due.is_none() {
+            // Nothing left to do but the deadline (limit reached, QoS 0).
+            break;
+        }
+        tokio::select! {
+            r = c.stream.read_buf(&mut c.rbuf), if waiting_acks => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        stats.disconnected.fetch_add(1, Relaxed);
+                        return None;
+                    }
+                    Ok(_) => {}
+                }
+                let acked = take_acks(&mut c.rbuf, &mut wbuf);
+                inflight = inflight.saturating_sub(acked);
+                stats.acked.fetch_add(acked as u64, Relaxed);
+                if !wbuf.is_empty() {
+                    if c.stream.write_all(&wbuf).await.is_err() {
+                        return None;
+                    }
+                    wbuf.clear();
+                }
+            }
+            _ = &mut credit, if waiting_credit => {}
+            _ = sleep_opt(next_due) => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    // Collect the acknowledgements still due (bounded), and keep the socket open until the run
+    // ends: closing with unread PUBACKs would reset the connection and lose what the broker has not read.
+    let drain_until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while qos != QoS::AtMostOnce && inflight > 0 {
+        match tokio::time::timeout_at(drain_until, c.stream.read_buf(&mut c.rbuf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+        let acked = take_acks(&mut c.rbuf, &mut wbuf);
+        inflight = inflight.saturating_sub(acked);
+        stats.acked.fetch_add(acked as u64, Relaxed);
+        if !wbuf.is_empty() {
+            if c.stream.write_all(&wbuf).await.is_err() {
+                return None;
+            }
+            wbuf.clear();
+        }
+    }
+    Some(c)
+}
+
+/// Counts the PUBACK/PUBCOMP packets in `rbuf` (consumed) and answers PUBREC with PUBREL into `wbuf`.
+fn take_acks(rbuf: &mut BytesMut, wbuf: &mut BytesMut) -> usize {
+    let mut acked = 0;
+    while let Some((first, header, len)) = frame_at(rbuf) {
+        let body = &rbuf[header..header + len];
+        let id = u16::from_be_bytes([
+            body.first().copied().unwrap_or(0),
+            body.get(1).copied().unwrap_or(0),
+        ]);
+        match first >> 4 {
+            4 | 7 => acked += 1,
+            5 => wire::put_ack(wbuf, 6, id),
+            _ => {}
+        }
+        rbuf.advance(header + len);
+    }
+    acked
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
