@@ -77,7 +77,11 @@ async fn spec_9_10_crud_codes_validation_redaction_and_persistence() {
     assert_eq!(validation_reason(&r), "Name cannot be empty string");
     let r = c.api("POST", "/cluster/links", Some(&body(&"a".repeat(256))));
     assert_eq!(validation_reason(&r), "Name length must be less than 255");
-    let r = c.api("POST", "/cluster/links", Some(&body("~!@#$%^&*()_+{}:'<>?|")));
+    let r = c.api(
+        "POST",
+        "/cluster/links",
+        Some(&body("~!@#$%^&*()_+{}:'<>?|")),
+    );
     let reason = validation_reason(&r);
     assert!(
         reason.as_str().unwrap().starts_with("Invalid name format"),
@@ -115,7 +119,10 @@ async fn spec_9_10_crud_codes_validation_redaction_and_persistence() {
     assert_eq!(link["pool_size"], 2);
     assert_eq!(link["password"], "******");
     let persisted = std::fs::read_to_string(c.dir.join("data/configs/cluster.hocon")).unwrap();
-    assert!(persisted.contains("password = \"secret-pw\""), "{persisted}");
+    assert!(
+        persisted.contains("password = \"secret-pw\""),
+        "{persisted}"
+    );
     // The seed's path, and server is required.
     let mut no_server = upd.clone();
     no_server.as_object_mut().unwrap().remove("server");
@@ -123,7 +130,10 @@ async fn spec_9_10_crud_codes_validation_redaction_and_persistence() {
     upd["pool_size"] = json!(3);
     assert_eq!(c.api("PUT", "/cluster/links/a", Some(&upd)).0, 200);
     assert_eq!(c.api("GET", "/cluster/links/a", None).1["pool_size"], 3);
-    assert_eq!(c.api("GET", "/cluster/links/link/a", None).1["pool_size"], 3);
+    assert_eq!(
+        c.api("GET", "/cluster/links/link/a", None).1["pool_size"],
+        3
+    );
 
     // PUT /cluster/links with one object: create (201) or update (200) by its name.
     let (status, b1) = c.api("PUT", "/cluster/links", Some(&body("b")));
@@ -201,10 +211,16 @@ async fn spec_9_10_crud_codes_validation_redaction_and_persistence() {
     assert_eq!(list[0]["pool_size"], 1);
     assert_eq!(list[0]["password"], "******");
     let persisted = std::fs::read_to_string(c.dir.join("data/configs/cluster.hocon")).unwrap();
-    assert!(persisted.contains("password = \"secret-pw\""), "{persisted}");
+    assert!(
+        persisted.contains("password = \"secret-pw\""),
+        "{persisted}"
+    );
 
     // Delete: 204, then 404.
-    assert_eq!(c.api("DELETE", "/cluster/links/a", None), (204, Value::Null));
+    assert_eq!(
+        c.api("DELETE", "/cluster/links/a", None),
+        (204, Value::Null)
+    );
     assert_eq!(c.api("DELETE", "/cluster/links/link/a", None).0, 404);
     assert_eq!(names(&c.api("GET", "/cluster/links", None).1), ["c"]);
 }

@@ -58,9 +58,14 @@ async fn three_cluster_full_mesh_delivers_once_per_cluster_without_loops() {
         collect(&subs[2], usize::MAX, wait)
     );
     for (i, p) in pubs.iter().enumerate() {
-        p.publish(&format!("m/{i}"), format!("from-{i}"), QoS::AtLeastOnce, false)
-            .await
-            .unwrap();
+        p.publish(
+            &format!("m/{i}"),
+            format!("from-{i}"),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await
+        .unwrap();
     }
     let mut want: Vec<String> = (0..3).map(|i| format!("from-{i}")).collect();
     want.sort();

@@ -31,7 +31,9 @@ async fn assert_rejected(east: &Cluster, west: &Cluster, reason: &str) {
     let p = west.client("p").await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        p.publish("t/1", "x", QoS::AtLeastOnce, false).await.unwrap(),
+        p.publish("t/1", "x", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
         ReasonCode::NoMatchingSubscribers
     );
 }

@@ -7,8 +7,8 @@ mod link_support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use linkmq_client::{QoS, ReasonCode};
 use link_support::{Cluster, await_no_route, await_route, collect, link, texts};
+use linkmq_client::{QoS, ReasonCode};
 
 const UP: Duration = Duration::from_secs(10);
 
@@ -40,7 +40,9 @@ async fn spec_9_1_existing_subscriptions_bootstrap_new_ones_replicate_one_copy_p
     await_route(&p, "t/a/x", UP).await;
     // No local subscriber on west, a remote route: acknowledged as delivered.
     assert_eq!(
-        p.publish("t/a/x", "m1", QoS::AtLeastOnce, false).await.unwrap(),
+        p.publish("t/a/x", "m1", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
         ReasonCode::Success
     );
     // Two filters matched on the receiving side: forwarded once, each subscriber gets one copy.
@@ -55,11 +57,15 @@ async fn spec_9_1_existing_subscriptions_bootstrap_new_ones_replicate_one_copy_p
     let s3 = east.client("s3").await;
     s3.subscribe("t/new", QoS::AtLeastOnce).await.unwrap();
     await_route(&p, "t/new", UP).await;
-    p.publish("t/new", "m2", QoS::AtLeastOnce, false).await.unwrap();
+    p.publish("t/new", "m2", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
     let got = collect(&s3, usize::MAX, Duration::from_millis(500)).await;
     assert_eq!(real(&got), ["m2"]);
     assert_eq!(
-        p.publish("u/1", "x", QoS::AtLeastOnce, false).await.unwrap(),
+        p.publish("u/1", "x", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
         ReasonCode::NoMatchingSubscribers
     );
     // Unsubscribing the last subscriber removes the route on the remote.
@@ -86,7 +92,10 @@ async fn spec_9_1_existing_subscriptions_bootstrap_new_ones_replicate_one_copy_p
     assert_eq!(m3[0].topic, "t/a/props");
     assert_eq!(m3[0].qos, QoS::AtLeastOnce);
     assert_eq!(m3[0].properties.content_type.as_deref(), Some("text/plain"));
-    assert_eq!(m3[0].properties.user_properties, vec![("k".into(), "v".into())]);
+    assert_eq!(
+        m3[0].properties.user_properties,
+        vec![("k".into(), "v".into())]
+    );
     let left = m3[0].properties.message_expiry_interval.unwrap();
     assert!((98..=100).contains(&left), "expiry {left}");
 }
@@ -98,10 +107,14 @@ async fn spec_9_2_shared_subscriptions_one_member_per_cluster() {
     let e1 = east.client("e1").await;
     let e2 = east.client("e2").await;
     for c in [&e1, &e2] {
-        c.subscribe("$share/g/t/s/#", QoS::AtLeastOnce).await.unwrap();
+        c.subscribe("$share/g/t/s/#", QoS::AtLeastOnce)
+            .await
+            .unwrap();
     }
     let w1 = west.client("w1").await;
-    w1.subscribe("$share/g/t/s/#", QoS::AtLeastOnce).await.unwrap();
+    w1.subscribe("$share/g/t/s/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     let p = west.client("pub").await;
     // The probe must not reach the local member: probe on a plain subscription of east.
     let probe = east.client("probe").await;
@@ -124,7 +137,10 @@ async fn spec_9_2_shared_subscriptions_one_member_per_cluster() {
     east_got.sort();
     let mut want: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     want.sort();
-    assert_eq!(east_got, want, "each message reaches exactly one east member");
+    assert_eq!(
+        east_got, want,
+        "each message reaches exactly one east member"
+    );
     assert_eq!(texts(&gw).len(), 10, "and exactly one west member");
     assert!(!g1.is_empty() && !g2.is_empty(), "round robin within east");
 }
@@ -136,7 +152,10 @@ async fn spec_9_3_ten_publishers_ten_qos1_messages_each_all_arrive_in_publisher_
     let s = east.client("s").await;
     s.subscribe("t/o/#", QoS::AtLeastOnce).await.unwrap();
     let probe_sub = east.client("probe-sub").await;
-    probe_sub.subscribe("t/probe", QoS::AtMostOnce).await.unwrap();
+    probe_sub
+        .subscribe("t/probe", QoS::AtMostOnce)
+        .await
+        .unwrap();
     let probe = west.client("probe").await;
     await_route(&probe, "t/probe", UP).await;
     let mut tasks = Vec::new();
@@ -145,7 +164,12 @@ async fn spec_9_3_ten_publishers_ten_qos1_messages_each_all_arrive_in_publisher_
         tasks.push(tokio::spawn(async move {
             for j in 0..10 {
                 let rc = c
-                    .publish(&format!("t/o/{i}"), format!("{i}:{j}"), QoS::AtLeastOnce, false)
+                    .publish(
+                        &format!("t/o/{i}"),
+                        format!("{i}:{j}"),
+                        QoS::AtLeastOnce,
+                        false,
+                    )
                     .await
                     .unwrap();
                 assert_eq!(rc, ReasonCode::Success);
@@ -159,7 +183,9 @@ async fn spec_9_3_ten_publishers_ten_qos1_messages_each_all_arrive_in_publisher_
     let mut per: HashMap<String, Vec<u32>> = HashMap::new();
     for t in real(&got) {
         let (i, j) = t.split_once(':').unwrap();
-        per.entry(i.to_string()).or_default().push(j.parse().unwrap());
+        per.entry(i.to_string())
+            .or_default()
+            .push(j.parse().unwrap());
     }
     assert_eq!(per.len(), 10);
     for (i, seq) in per {

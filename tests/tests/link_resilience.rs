@@ -55,15 +55,20 @@ async fn spec_9_7_route_churn_with_routesync_killed_repeatedly_converges_to_the_
         }
         if round % 2 == 0 {
             // Take the actor's client id over: the remote drops the link's connection (0x8E).
-            let (kicker, _) = Client::connect(ConnectOptions::new(west.addr(), routesync_id.clone()))
-                .await
-                .unwrap();
+            let (kicker, _) =
+                Client::connect(ConnectOptions::new(west.addr(), routesync_id.clone()))
+                    .await
+                    .unwrap();
             kicker.abort();
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let truth: BTreeSet<usize> = held.iter().flatten().copied().collect();
-    assert_eq!(truth.len(), 12, "the churn leaves 12 of 16 topics: {truth:?}");
+    assert_eq!(
+        truth.len(),
+        12,
+        "the churn leaves 12 of 16 topics: {truth:?}"
+    );
     for t in 0..16 {
         let topic = format!("c/{t}");
         if truth.contains(&t) {
@@ -134,7 +139,10 @@ async fn publishing_cluster_killed_and_restarted_mid_stream_routes_rebootstrap_a
     dedup.dedup();
     assert_eq!(before, dedup, "no duplicates");
     assert!(before.len() <= sent_before);
-    assert!(before.windows(2).all(|w| w[0] < w[1]), "in order: {before:?}");
+    assert!(
+        before.windows(2).all(|w| w[0] < w[1]),
+        "in order: {before:?}"
+    );
 }
 
 #[tokio::test]

@@ -76,10 +76,8 @@ impl Cluster {
     /// Reserves a port and a directory; call [`Cluster::launch`] with the links.
     pub fn new(name: &str) -> Cluster {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "linkmq-link-{}-{name}-{port}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("linkmq-link-{}-{name}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         Cluster {
@@ -179,7 +177,12 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("{} did not listen on {}:\n{}", self.name, self.port, self.log());
+        panic!(
+            "{} did not listen on {}:\n{}",
+            self.name,
+            self.port,
+            self.log()
+        );
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -224,7 +227,12 @@ impl Drop for Cluster {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
-            eprintln!("--- {} log ({}) ---\n{}", self.name, self.log_path().display(), self.log());
+            eprintln!(
+                "--- {} log ({}) ---\n{}",
+                self.name,
+                self.log_path().display(),
+                self.log()
+            );
         }
     }
 }
@@ -362,7 +370,10 @@ pub fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("status code");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -424,4 +435,3 @@ impl Cluster {
         )
     }
 }
-
