@@ -14,7 +14,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod error;
-mod guard;
+pub mod guard;
 pub mod openapi;
 pub mod routes;
 mod state;

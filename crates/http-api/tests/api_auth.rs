@@ -442,7 +442,13 @@ async fn an_address_that_keeps_sending_wrong_credentials_gets_429() {
         |s| s,
     )
     .await;
-    for _ in 0..8 {
+    // Wrong logins of different users count for the address too.
+    for user in ["a", "b", "c", "d"] {
+        api.request("POST", "/api/v5/login", Auth::None, login_body(user, "x"))
+            .await
+            .assert_error(401, "BAD_USERNAME_OR_PWD");
+    }
+    for _ in 0..4 {
         api.request(
             "GET",
             "/api/v5/clients",
@@ -456,6 +462,14 @@ async fn an_address_that_keeps_sending_wrong_credentials_gets_429() {
         .request("GET", "/api/v5/clients", Auth::Bearer("guess".into()), None)
         .await;
     r.assert_error(429, "TOO_MANY_REQUESTS");
+    api.request(
+        "POST",
+        "/api/v5/login",
+        Auth::None,
+        login_body("admin", "public"),
+    )
+    .await
+    .assert_error(429, "TOO_MANY_REQUESTS");
     // Missing credentials are not counted as wrong ones, and stay 401.
     api.request("GET", "/api/v5/clients", Auth::None, None)
         .await

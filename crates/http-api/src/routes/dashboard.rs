@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::auth::{Actor, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::guard::PeerIp;
 use crate::openapi::{Op, array_of, schema_ref};
 use crate::routes::{Access, ApiRoutes};
 
@@ -23,8 +24,16 @@ struct Login {
     mfa_token: Option<String>,
 }
 
-async fn login(State(s): State<ApiState>, ApiJson(b): ApiJson<Login>) -> ApiResult<Json<Value>> {
-    let (token, role) = s.auth.login(&b.username, &b.password)?;
+async fn login(
+    State(s): State<ApiState>,
+    PeerIp(peer): PeerIp,
+    ApiJson(b): ApiJson<Login>,
+) -> ApiResult<Json<Value>> {
+    s.auth.check_peer(peer)?;
+    let (token, role) = s
+        .auth
+        .login(&b.username, &b.password)
+        .inspect_err(|_| s.auth.peer_failed(peer))?;
     Ok(Json(json!({
         "token": token,
         "version": linkmq_core::sys::VERSION,
