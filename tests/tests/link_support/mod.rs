@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use linkmq_client::{Client, ConnectOptions, Event, QoS, ReasonCode};
-use linkmq_tests::{free_port, linkmq_bin};
+use linkmq_tests::linkmq_bin;
 
 /// Short protocol timers for tests (see `linkmq_cluster_link::TIMERS_ENV`).
 pub const TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=300ms,handshake=2s";
@@ -44,6 +44,26 @@ pub fn bin() -> PathBuf {
         .clone()
 }
 
+/// A free loopback port below the ephemeral range (20000–32767), so that no outgoing connection can
+/// take it between now and the moment a process binds it; distinct within this test process.
+pub fn port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 1_200) * 10;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let candidate = (base + n % 12_000) as u16;
+        let candidate = if candidate > 32_000 {
+            candidate - 12_000
+        } else {
+            candidate
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            return candidate;
+        }
+    }
+}
+
 /// One link entry of `cluster.links`.
 pub fn link(name: &str, port: u16, topics: &[&str]) -> String {
     link_with(name, port, topics, "")
@@ -75,7 +95,7 @@ pub struct Cluster {
 impl Cluster {
     /// Reserves a port and a directory; call [`Cluster::launch`] with the links.
     pub fn new(name: &str) -> Cluster {
-        let port = free_port();
+        let port = port();
         let dir =
             std::env::temp_dir().join(format!("linkmq-link-{}-{name}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -95,7 +115,7 @@ impl Cluster {
 
     /// Serve the HTTP API on a free port.
     pub fn with_api(mut self) -> Cluster {
-        self.api_port = free_port();
+        self.api_port = port();
         self
     }
 
