@@ -7,9 +7,9 @@
 //! Entry points: [`ApiState`], [`router`] (the whole app), [`ApiServer`] / [`serve`] (bind and run),
 //! [`route_table`] and [`openapi_document`] (what is served and what is documented).
 //!
-//! Layout: `auth.rs` (users, tokens, API keys, rate limits), `guard.rs` (the credential check),
-//! `error.rs` (EMQX error bodies, extractors that never 500 on bad input), `openapi.rs`,
-//! `routes/*.rs` (one file per EMQX API area).
+//! Layout: `auth/` (tokens and rate limits; `users.rs`, `api_keys.rs`), `guard.rs` (the
+//! credential check), `error.rs` (EMQX error bodies, extractors that never 500 on bad input),
+//! `openapi.rs`, `routes/*.rs` (one file per EMQX API area).
 
 pub mod alarms;
 pub mod auth;

@@ -17,6 +17,13 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
 
+mod api_keys;
+mod users;
+
+pub use api_keys::{ApiKey, ApiKeyChange, valid_key_name};
+use users::StoredUser;
+pub use users::UserView;
+
 /// Role of a dashboard user or API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -106,89 +113,6 @@ impl AuthSettings {
             bootstrap_file: config.api_key.bootstrap_file.clone(),
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredUser {
-    username: String,
-    /// Hex SHA-256 of salt ++ password.
-    password_hash: String,
-    salt: String,
-    #[serde(default)]
-    role: Role,
-    #[serde(default)]
-    description: String,
-}
-
-/// A dashboard user as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct UserView {
-    pub username: String,
-    pub role: &'static str,
-    pub description: String,
-    pub backend: &'static str,
-}
-
-impl From<&StoredUser> for UserView {
-    fn from(u: &StoredUser) -> UserView {
-        UserView {
-            username: u.username.clone(),
-            role: u.role.as_str(),
-            description: u.description.clone(),
-            backend: "local",
-        }
-    }
-}
-
-/// One API key. The secret is kept only as a salted hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiKey {
-    pub name: String,
-    pub api_key: String,
-    secret_hash: String,
-    salt: String,
-    pub enable: bool,
-    /// Seconds since the epoch; `None` = never.
-    pub expired_at: Option<u64>,
-    /// Seconds since the epoch.
-    pub created_at: u64,
-    pub desc: String,
-    pub role: Role,
-    /// Loaded from `api_key.bootstrap_file` (not written to `api_keys.json`).
-    #[serde(skip)]
-    pub from_bootstrap: bool,
-}
-
-impl ApiKey {
-    /// True once `expired_at` has passed.
-    pub fn is_expired(&self, now_s: u64) -> bool {
-        self.expired_at.is_some_and(|t| t <= now_s)
-    }
-
-    /// The EMQX JSON shape (no secret).
-    pub fn view(&self, now_s: u64) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
-            "api_key": self.api_key,
-            "expired_at": self.expired_at.map(crate::time::rfc3339_s)
-                .map(serde_json::Value::from).unwrap_or_else(|| "infinity".into()),
-            "created_at": crate::time::rfc3339_s(self.created_at),
-            "desc": self.desc,
-            "enable": self.enable,
-            "expired": self.is_expired(now_s),
-            "role": self.role.as_str(),
-        })
-    }
-}
-
-/// The fields of a new or changed API key.
-#[derive(Debug, Clone, Default)]
-pub struct ApiKeyChange {
-    pub enable: Option<bool>,
-    /// `Some(None)` = never expires.
-    pub expired_at: Option<Option<u64>>,
-    pub desc: Option<String>,
-    pub role: Option<Role>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,14 +236,6 @@ fn read_json_file<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<O
     }
 }
 
-/// Validates an EMQX API key name: `^[A-Za-z]+[A-Za-z0-9-_]*$`, 1..=256 bytes.
-pub fn valid_key_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 256
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 fn persist_error(e: std::io::Error) -> ApiError {
     ApiError::internal(format!("cannot save: {e}"))
 }
@@ -347,56 +263,7 @@ impl AuthStore {
         let mut keys: Vec<ApiKey> =
             read_json_file(&settings.dir.join("api_keys.json"))?.unwrap_or_default();
         if let Some(file) = &settings.bootstrap_file {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| anyhow::anyhow!("api_key.bootstrap_file {}: {e}", file.display()))?;
-            for (n, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let mut parts = line.splitn(3, ':');
-                let (Some(key), Some(secret)) = (parts.next(), parts.next()) else {
-                    tracing::warn!(
-                        "{}:{}: expected \"key:secret\", line ignored",
-                        file.display(),
-                        n + 1
-                    );
-                    continue;
-                };
-                let role = match parts.next().map(str::trim) {
-                    None | Some("") => Role::Administrator,
-                    Some(r) => match Role::parse(r) {
-                        Some(r) => r,
-                        None => {
-                            tracing::warn!(
-                                "{}:{}: unknown role {r:?}, line ignored",
-                                file.display(),
-                                n + 1
-                            );
-                            continue;
-                        }
-                    },
-                };
-                let (key, secret) = (key.trim(), secret.trim());
-                if key.is_empty() || secret.is_empty() {
-                    continue;
-                }
-                let name = format!("from_bootstrap_file_{}", &hash("", key)[..16]);
-                keys.retain(|k| k.api_key != key && k.name != name);
-                let salt = random_string(16, HEX);
-                keys.push(ApiKey {
-                    name,
-                    api_key: key.to_string(),
-                    secret_hash: hash(&salt, secret),
-                    salt,
-                    enable: true,
-                    expired_at: None,
-                    created_at: now_s(),
-                    desc: "from api_key.bootstrap_file".into(),
-                    role,
-                    from_bootstrap: true,
-                });
-            }
+            api_keys::load_bootstrap(file, &mut keys)?;
         }
         Ok(AuthStore {
             settings,
@@ -411,15 +278,6 @@ impl AuthStore {
     /// The settings in force.
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
-    }
-
-    fn save_users(&self, users: &[StoredUser]) -> ApiResult<()> {
-        write_json_file(&self.settings.dir.join("users.json"), &users).map_err(persist_error)
-    }
-
-    fn save_keys(&self, keys: &[ApiKey]) -> ApiResult<()> {
-        let persisted: Vec<&ApiKey> = keys.iter().filter(|k| !k.from_bootstrap).collect();
-        write_json_file(&self.settings.dir.join("api_keys.json"), &persisted).map_err(persist_error)
     }
 
     // ---- rate limiting -------------------------------------------------------------------
@@ -559,253 +417,6 @@ impl AuthStore {
             false
         }
     }
-
-    // ---- dashboard users -----------------------------------------------------------------
-
-    /// Every dashboard user.
-    pub fn users(&self) -> Vec<UserView> {
-        lock(&self.users).iter().map(UserView::from).collect()
-    }
-
-    /// Adds a user.
-    pub fn add_user(
-        &self,
-        username: &str,
-        password: &str,
-        role: Role,
-        description: &str,
-    ) -> ApiResult<UserView> {
-        if username.is_empty() || password.is_empty() {
-            return Err(ApiError::bad_request("Username or password undefined"));
-        }
-        if username.len() > 100
-            || !username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-        {
-            return Err(ApiError::bad_request(
-                "Bad Username. Only upper and lower case letters, numbers and -_.@ are allowed, at most 100",
-            ));
-        }
-        let mut users = lock(&self.users);
-        if users.iter().any(|u| u.username == username) {
-            return Err(ApiError::bad_request(format!(
-                "username_already_exist: {username}"
-            )));
-        }
-        let salt = random_string(16, HEX);
-        let user = StoredUser {
-            username: username.to_string(),
-            password_hash: hash(&salt, password),
-            salt,
-            role,
-            description: description.to_string(),
-        };
-        let view = UserView::from(&user);
-        users.push(user);
-        self.save_users(&users)?;
-        Ok(view)
-    }
-
-    /// Changes a user's role and description.
-    pub fn update_user(
-        &self,
-        username: &str,
-        role: Option<Role>,
-        description: Option<&str>,
-    ) -> ApiResult<UserView> {
-        if username == self.settings.default_username
-            && role.is_some_and(|r| r != Role::Administrator)
-        {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NOT_ALLOWED",
-                "The default administrator role cannot be changed.",
-            ));
-        }
-        let mut users = lock(&self.users);
-        let Some(u) = users.iter_mut().find(|u| u.username == username) else {
-            return Err(user_not_found());
-        };
-        if let Some(r) = role {
-            u.role = r;
-        }
-        if let Some(d) = description {
-            u.description = d.to_string();
-        }
-        let view = UserView::from(&*u);
-        self.save_users(&users)?;
-        Ok(view)
-    }
-
-    /// Removes a user and its tokens. `caller` may not remove itself.
-    pub fn remove_user(&self, username: &str, caller: Option<&str>) -> ApiResult<()> {
-        if username == self.settings.default_username {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NOT_ALLOWED",
-                "The default administrator user cannot be deleted.",
-            ));
-        }
-        if caller == Some(username) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NOT_ALLOWED",
-                "Cannot delete self",
-            ));
-        }
-        let mut users = lock(&self.users);
-        let before = users.len();
-        users.retain(|u| u.username != username);
-        if users.len() == before {
-            return Err(user_not_found());
-        }
-        self.save_users(&users)?;
-        drop(users);
-        lock(&self.tokens).retain(|_, t| t.username != username);
-        Ok(())
-    }
-
-    /// Changes a password after checking the old one; the user's tokens are revoked.
-    pub fn change_password(&self, username: &str, old: &str, new: &str) -> ApiResult<()> {
-        if old.is_empty() || new.is_empty() {
-            return Err(ApiError::bad_request(
-                "Old password or new password undefined",
-            ));
-        }
-        let mut users = lock(&self.users);
-        let Some(u) = users.iter_mut().find(|u| u.username == username) else {
-            return Err(user_not_found());
-        };
-        if !same(&hash(&u.salt, old), &u.password_hash) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "ERROR_PWD_NOT_MATCH",
-                "Old password not match",
-            ));
-        }
-        u.salt = random_string(16, HEX);
-        u.password_hash = hash(&u.salt, new);
-        self.save_users(&users)?;
-        drop(users);
-        lock(&self.tokens).retain(|_, t| t.username != username);
-        Ok(())
-    }
-
-    // ---- API keys ------------------------------------------------------------------------
-
-    /// The caller behind an API key and secret (HTTP Basic).
-    pub fn verify_api_key(&self, key: &str, secret: &str) -> ApiResult<Actor> {
-        let keys = lock(&self.keys);
-        let found = keys
-            .iter()
-            .find(|k| k.api_key == key)
-            .filter(|k| same(&hash(&k.salt, secret), &k.secret_hash))
-            .filter(|k| k.enable && !k.is_expired(now_s()));
-        match found {
-            Some(k) => Ok(Actor::ApiKey {
-                name: k.name.clone(),
-                role: k.role,
-            }),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "BAD_API_KEY_OR_SECRET",
-                "Check api_key/api_secret",
-            )),
-        }
-    }
-
-    /// Every API key, as the API shows them.
-    pub fn api_keys(&self) -> Vec<serde_json::Value> {
-        let now = now_s();
-        lock(&self.keys).iter().map(|k| k.view(now)).collect()
-    }
-
-    /// One API key.
-    pub fn api_key(&self, name: &str) -> ApiResult<serde_json::Value> {
-        lock(&self.keys)
-            .iter()
-            .find(|k| k.name == name)
-            .map(|k| k.view(now_s()))
-            .ok_or_else(key_not_found)
-    }
-
-    /// Creates an API key with a random key and secret; the answer is the only time the secret is shown.
-    pub fn create_api_key(&self, name: &str, change: ApiKeyChange) -> ApiResult<serde_json::Value> {
-        if !valid_key_name(name) {
-            return Err(ApiError::bad_request(
-                "Name should be ^[A-Za-z]+[A-Za-z0-9-_]*$ and at most 256 characters",
-            ));
-        }
-        let mut keys = lock(&self.keys);
-        if keys.iter().any(|k| k.name == name) {
-            return Err(ApiError::bad_request("Name already existed"));
-        }
-        if keys.len() >= 100 {
-            return Err(ApiError::bad_request("max limit is 100"));
-        }
-        let secret = random_string(43, ALNUM);
-        let salt = random_string(16, HEX);
-        let key = ApiKey {
-            name: name.to_string(),
-            api_key: random_string(16, HEX),
-            secret_hash: hash(&salt, &secret),
-            salt,
-            enable: change.enable.unwrap_or(true),
-            expired_at: change.expired_at.flatten(),
-            created_at: now_s(),
-            desc: change.desc.unwrap_or_default(),
-            role: change.role.unwrap_or_default(),
-            from_bootstrap: false,
-        };
-        let mut view = key.view(now_s());
-        view["api_secret"] = secret.into();
-        keys.push(key);
-        self.save_keys(&keys)?;
-        Ok(view)
-    }
-
-    /// Changes an API key's enable flag, expiry, description or role.
-    pub fn update_api_key(&self, name: &str, change: ApiKeyChange) -> ApiResult<serde_json::Value> {
-        let mut keys = lock(&self.keys);
-        let Some(k) = keys.iter_mut().find(|k| k.name == name) else {
-            return Err(key_not_found());
-        };
-        if let Some(e) = change.enable {
-            k.enable = e;
-        }
-        if let Some(e) = change.expired_at {
-            k.expired_at = e;
-        }
-        if let Some(d) = change.desc {
-            k.desc = d;
-        }
-        if let Some(r) = change.role {
-            k.role = r;
-        }
-        let view = k.view(now_s());
-        self.save_keys(&keys)?;
-        Ok(view)
-    }
-
-    /// Deletes an API key.
-    pub fn delete_api_key(&self, name: &str) -> ApiResult<()> {
-        let mut keys = lock(&self.keys);
-        let before = keys.len();
-        keys.retain(|k| k.name != name);
-        if keys.len() == before {
-            return Err(key_not_found());
-        }
-        self.save_keys(&keys)
-    }
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "User not found")
-}
-
-fn key_not_found() -> ApiError {
-    ApiError::not_found("Name NOT FOUND")
 }
 
 #[cfg(test)]
