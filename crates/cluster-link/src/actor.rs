@@ -218,8 +218,7 @@ impl RouteActor {
             };
             match self.session(&client).await {
                 Exit::Cancelled => {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
                     break;
                 }
                 Exit::Lost(reason) => {
@@ -233,7 +232,8 @@ impl RouteActor {
 
     async fn session(&mut self, client: &Client) -> Exit {
         self.set(ActorState::Handshaking, None);
-        let handshake = tokio::time::timeout(self.rt.timers.handshake_timeout, self.handshake(client));
+        let handshake =
+            tokio::time::timeout(self.rt.timers.handshake_timeout, self.handshake(client));
         let need_bootstrap = tokio::select! {
             _ = self.rt.cancel.cancelled() => return Exit::Cancelled,
             r = handshake => match r {

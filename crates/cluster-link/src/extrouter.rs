@@ -108,9 +108,12 @@ pub trait ExtRouter: Send + Sync {
 /// Route ids of one filter: (cluster, route id) → lane bitset.
 type FilterRoutes = HashMap<(Arc<str>, Arc<str>), u64>;
 
+/// (cluster, actor).
+type ActorKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 struct Table {
-    actors: HashMap<(Arc<str>, Arc<str>), ActorInfo>,
+    actors: HashMap<ActorKey, ActorInfo>,
     routes: TopicTrie<FilterRoutes>,
     counts: HashMap<Arc<str>, usize>,
 }
@@ -230,7 +233,7 @@ impl ExtRouter for MemExtRouter {
     ) -> Result<ActorInitOutcome, ExtRouterError> {
         let until_ms = self.until(now_ms);
         let mut t = self.write();
-        let key: (Arc<str>, Arc<str>) = (cluster.into(), actor.into());
+        let key: ActorKey = (cluster.into(), actor.into());
         let need_bootstrap = match t.actors.get_mut(&key) {
             Some(rec) if rec.incarnation == incarnation => {
                 rec.until_ms = until_ms;
@@ -344,7 +347,7 @@ impl ExtRouter for MemExtRouter {
 
     fn gc(&self, now_ms: u64) -> Vec<(Arc<str>, Arc<str>)> {
         let mut t = self.write();
-        let dead: Vec<((Arc<str>, Arc<str>), u32)> = t
+        let dead: Vec<(ActorKey, u32)> = t
             .actors
             .iter()
             .filter(|(_, a)| a.until_ms < now_ms)

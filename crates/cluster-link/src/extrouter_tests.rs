@@ -52,8 +52,14 @@ fn spec_4_intersection_examples() {
 #[test]
 fn spec_4_word_rules() {
     // '#' yields the other side's rest.
-    assert_eq!(intersect_all("a/#", &strings(&["a/b/c"])), strings(&["a/b/c"]));
-    assert_eq!(intersect_all("a/b/+", &strings(&["#"])), strings(&["a/b/+"]));
+    assert_eq!(
+        intersect_all("a/#", &strings(&["a/b/c"])),
+        strings(&["a/b/c"])
+    );
+    assert_eq!(
+        intersect_all("a/b/+", &strings(&["#"])),
+        strings(&["a/b/+"])
+    );
     // '+' vs literal → literal; '+'/'+' → '+'.
     assert_eq!(intersect_all("+/x", &strings(&["y/+"])), strings(&["y/x"]));
     assert_eq!(intersect_all("+/+", &strings(&["+/+"])), strings(&["+/+"]));
@@ -80,7 +86,10 @@ fn actor_init_without_record_creates_it_and_needs_bootstrap() {
     assert_eq!(o.handle.lane, 0);
     let o2 = init(&r, "c1", "n2", 100);
     assert!(o2.need_bootstrap);
-    assert_eq!(o2.handle.lane, 1, "each actor of a cluster gets its own lane");
+    assert_eq!(
+        o2.handle.lane, 1,
+        "each actor of a cluster gets its own lane"
+    );
     assert_eq!(
         init(&r, "c2", "n1", 5).handle.lane,
         0,

@@ -57,12 +57,7 @@ impl RouteFanout {
     }
 
     fn each(&self, f: impl Fn(&ActorShared)) {
-        for a in self
-            .actors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for a in self.actors.read().unwrap_or_else(|e| e.into_inner()).iter() {
             f(a);
         }
     }

@@ -28,7 +28,9 @@ mod table;
 mod timers;
 
 pub use convert::{from_forwarded, to_forwarded};
-pub use extrouter::{ActorHandle, ActorInitOutcome, ExtRoute, ExtRouter, ExtRouterError, MemExtRouter};
+pub use extrouter::{
+    ActorHandle, ActorInitOutcome, ExtRoute, ExtRouter, ExtRouterError, MemExtRouter,
+};
 pub use manager::{LinkManager, LinkManagerOptions, LinkOpError};
 pub use runtime::h8;
 pub use status::{ActorState, LinkMetrics, NodeLinkStatus};

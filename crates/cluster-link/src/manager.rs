@@ -227,7 +227,10 @@ impl LinkManager {
 
     /// The configured links, in order.
     pub fn links(&self) -> Vec<LinkConfig> {
-        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// One configured link.
@@ -379,7 +382,11 @@ impl LinkManager {
         }
         drop(statuses);
         let names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
-        if old.iter().map(|l| l.name.as_str()).ne(names.iter().copied()) {
+        if old
+            .iter()
+            .map(|l| l.name.as_str())
+            .ne(names.iter().copied())
+        {
             info!(links = ?names, "cluster links configured");
         }
     }

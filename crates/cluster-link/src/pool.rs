@@ -108,7 +108,7 @@ enum Step {
     Cancelled,
     Acked(Result<linkmq_codec::ReasonCode, linkmq_client::ClientError>),
     Next(Option<Item>),
-    Event(Option<Event>),
+    Event(Option<Box<Event>>),
 }
 
 /// One pool client and its queue.
@@ -200,7 +200,7 @@ impl Worker {
                     Some((_, ack)) => ack.await,
                     None => std::future::pending().await,
                 } }, if !inflight.is_empty() => Step::Acked(r),
-                ev = client.recv() => Step::Event(ev),
+                ev = client.recv() => Step::Event(ev.map(Box::new)),
                 item = next_item(&mut self.retry, &mut self.rx), if inflight.len() < max_inflight => Step::Next(item),
             };
             match step {
@@ -226,13 +226,12 @@ impl Worker {
                         }
                     }
                 }
-                Step::Event(Some(Event::Publish(_))) => {}
-                Step::Event(Some(Event::Disconnect(d))) => {
-                    break Some(remote_disconnect_reason(d.reason));
-                }
-                Step::Event(Some(Event::Closed) | None) => {
-                    break Some("connection closed".to_string());
-                }
+                Step::Event(Some(ev)) if matches!(*ev, Event::Publish(_)) => {}
+                Step::Event(Some(ev)) => match *ev {
+                    Event::Disconnect(d) => break Some(remote_disconnect_reason(d.reason)),
+                    _ => break Some("connection closed".to_string()),
+                },
+                Step::Event(None) => break Some("connection closed".to_string()),
                 Step::Next(None) => break None,
                 Step::Next(Some(item)) => {
                     if ttl.is_some_and(|ttl| item.enqueued.elapsed() > ttl) {

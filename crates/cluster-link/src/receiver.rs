@@ -25,6 +25,9 @@ pub const MSG_TOPIC_PREFIX: &str = "$LINK/cluster/msg/";
 /// Topic prefix of `actor_init_ack` replies.
 pub const RESP_TOPIC_PREFIX: &str = "$LINK/cluster/resp/";
 
+/// Finds the metrics of a link by name.
+pub(crate) type MetricsLookup = Arc<dyn Fn(&str) -> Option<Arc<LinkMetrics>> + Send + Sync>;
+
 /// The actor a route-replication connection initialised.
 #[derive(Debug, Clone)]
 struct ConnActor {
@@ -38,7 +41,7 @@ pub struct LinkReceiver {
     local_cluster: Arc<str>,
     table: Arc<LinkTable>,
     extrouter: Arc<dyn ExtRouter>,
-    metrics: Arc<dyn Fn(&str) -> Option<Arc<LinkMetrics>> + Send + Sync>,
+    metrics: MetricsLookup,
     conns: Mutex<HashMap<ClientId, ConnActor>>,
 }
 
@@ -56,7 +59,7 @@ impl LinkReceiver {
         local_cluster: Arc<str>,
         table: Arc<LinkTable>,
         extrouter: Arc<dyn ExtRouter>,
-        metrics: Arc<dyn Fn(&str) -> Option<Arc<LinkMetrics>> + Send + Sync>,
+        metrics: MetricsLookup,
     ) -> LinkReceiver {
         LinkReceiver {
             broker: Arc::downgrade(broker),
@@ -90,7 +93,13 @@ impl LinkReceiver {
     }
 
     /// Logs, forgets the connection's actor and disconnects the sender with 0x83 (spec §5).
-    fn protocol_error(&self, broker: &Broker, cluster: &str, msg: &Message, error: &str) -> Intercept {
+    fn protocol_error(
+        &self,
+        broker: &Broker,
+        cluster: &str,
+        msg: &Message,
+        error: &str,
+    ) -> Intercept {
         warn!(
             link = %cluster,
             client_id = %msg.from,
@@ -140,9 +149,12 @@ impl LinkReceiver {
                     Err(e) => self.protocol_error(broker, cluster, msg, &e.to_string()),
                 }
             }
-            ControlMessage::ActorInitAck(_) => {
-                self.protocol_error(broker, cluster, msg, "actor_init_ack sent to the route topic")
-            }
+            ControlMessage::ActorInitAck(_) => self.protocol_error(
+                broker,
+                cluster,
+                msg,
+                "actor_init_ack sent to the route topic",
+            ),
         }
     }
 
@@ -259,9 +271,10 @@ impl LinkReceiver {
             }
         };
         let snapshot = self.table.snapshot();
-        let accepted = snapshot.links.get(cluster).is_some_and(|l| {
-            l.enable && l.topics.iter().any(|f| topic::matches(f, &fwd.topic))
-        });
+        let accepted = snapshot
+            .links
+            .get(cluster)
+            .is_some_and(|l| l.enable && l.topics.iter().any(|f| topic::matches(f, &fwd.topic)));
         if !accepted {
             debug!(link = cluster, topic = %fwd.topic, "forwarded message not accepted by the local link");
             return Intercept::Consumed(ReasonCode::NoMatchingSubscribers);

@@ -77,12 +77,20 @@ impl LinkRuntime {
 
     /// Topic of our route replication on the remote (`$LINK/cluster/route/<local cluster>`).
     pub fn route_topic(&self) -> String {
-        format!("{}{}", crate::receiver::ROUTE_TOPIC_PREFIX, self.local_cluster)
+        format!(
+            "{}{}",
+            crate::receiver::ROUTE_TOPIC_PREFIX,
+            self.local_cluster
+        )
     }
 
     /// Topic of our forwarded messages on the remote.
     pub fn msg_topic(&self) -> String {
-        format!("{}{}", crate::receiver::MSG_TOPIC_PREFIX, self.local_cluster)
+        format!(
+            "{}{}",
+            crate::receiver::MSG_TOPIC_PREFIX,
+            self.local_cluster
+        )
     }
 
     /// Connects one link client (MQTT v5, clean start, the link's credentials and TLS settings).

@@ -124,13 +124,13 @@ fn parse_body(body: &Bytes) -> Result<Value, Response> {
 }
 
 /// A link object from JSON (types and defaults; the manager checks names and topics).
-fn link_from(value: &Value) -> Result<LinkConfig, Response> {
+fn link_from(value: &Value) -> Result<LinkConfig, Reject> {
     if !value.is_object() {
-        return Err(validation_error(json!("expected a link object")));
+        return Err(Box::new(validation_error(json!("expected a link object"))));
     }
     LinkConfig::from_json(value).map_err(|diags| {
         let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        validation_error(json!(text.join("; ")))
+        Box::new(validation_error(json!(text.join("; "))))
     })
 }
 
@@ -147,7 +147,7 @@ async fn create(State(s): State<ApiState>, body: Bytes) -> Response {
     };
     let link = match parse_body(&body).and_then(|v| link_from(&v)) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match api.create(link).await {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
@@ -163,7 +163,7 @@ async fn put_all(State(s): State<ApiState>, body: Bytes) -> Response {
     };
     let value = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match value {
         Value::Array(items) => {
@@ -171,7 +171,7 @@ async fn put_all(State(s): State<ApiState>, body: Bytes) -> Response {
             for item in &items {
                 match link_from(item) {
                     Ok(l) => parsed.push(l),
-                    Err(r) => return r,
+                    Err(r) => return *r,
                 }
             }
             match api.replace_all(parsed).await {
@@ -182,7 +182,7 @@ async fn put_all(State(s): State<ApiState>, body: Bytes) -> Response {
         obj @ Value::Object(_) => {
             let link = match link_from(&obj) {
                 Ok(l) => l,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             match api.upsert(link).await {
                 Ok((v, true)) => (StatusCode::CREATED, Json(v)).into_response(),
@@ -220,14 +220,14 @@ async fn put_one(
     }
     let mut value = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Some(obj) = value.as_object_mut() {
         obj.insert("name".into(), Value::String(name));
     }
     let link = match link_from(&value) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match api.update(link).await {
         Ok(v) => Json(v).into_response(),
