@@ -118,9 +118,13 @@ fn op_error(e: LinkApiError) -> Response {
     }
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")).into_response())
+/// A response to send instead (boxed: responses are large).
+type Reject = Box<Response>;
+
+fn parse_body(body: &Bytes) -> Result<Value, Reject> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(ApiError::bad_request(format!("invalid JSON body: {e}")).into_response())
+    })
 }
 
 /// A link object from JSON (types and defaults; the manager checks names and topics).
