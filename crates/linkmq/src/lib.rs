@@ -33,6 +33,8 @@ pub struct Node {
     pub security: Security,
     /// Where the REST API (`/api/v5`) listens; `None` when disabled or for [`Node::start_with`].
     pub api: Option<SocketAddr>,
+    /// This node's part in the cluster (started by [`Node::start`]; `None` for [`Node::start_with`]).
+    pub cluster: Option<Arc<linkmq_cluster::Cluster>>,
     tracker: TaskTracker,
 }
 
@@ -46,6 +48,11 @@ impl Node {
         security.install(&broker);
         let mut node = Node::start_on(broker, listeners).await?;
         node.security = security;
+        let cluster_opts = linkmq_cluster::ClusterOptions::from_config(config);
+        let cluster = linkmq_cluster::Cluster::start(&node.broker, cluster_opts, &node.tracker)
+            .await
+            .map_err(|e| anyhow::anyhow!("cluster: {e}"))?;
+        node.cluster = Some(cluster);
         let links = linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker)
             .await
             .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
@@ -98,6 +105,7 @@ impl Node {
             links: None,
             security: Security::default(),
             api: None,
+            cluster: None,
             tracker,
         })
     }
@@ -113,6 +121,9 @@ impl Node {
     /// Stops accepting, tells every client (v5: DISCONNECT 0x8B) and waits for all tasks.
     pub async fn shutdown(self) {
         self.broker.shutdown.cancel();
+        if let Some(c) = &self.cluster {
+            c.shutdown().await;
+        }
         self.tracker.close();
         self.tracker.wait().await;
     }

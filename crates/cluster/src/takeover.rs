@@ -1,0 +1,47 @@
+//! The giving side of a cross-node session takeover: the local connection of the client id is
+//! closed (v5: DISCONNECT 0x8E, by the connection task itself), its session is exported — routes
+//! removed here, subscriptions, inflight and queued messages serialized — and the client id is
+//! released on this node.
+
+use std::sync::Arc;
+
+use linkmq_core::registry::Control;
+use tokio::sync::oneshot;
+use tracing::info;
+
+use crate::Cluster;
+use crate::registry::TAKEOVER_TIMEOUT;
+use crate::wire::WireSession;
+
+/// Closes `client_id` here; returns its session when `want_session` and there was one.
+pub(crate) async fn give_up(
+    cluster: &Arc<Cluster>,
+    client_id: &str,
+    want_session: bool,
+) -> Option<WireSession> {
+    let broker = cluster.broker()?;
+    let entry = broker.registry.get(client_id)?;
+    let (tx, rx) = oneshot::channel();
+    let sent = entry
+        .ctl
+        .send(Control::Takeover {
+            resume: want_session,
+            reply: tx,
+        })
+        .await
+        .is_ok();
+    let state = if sent {
+        tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    } else {
+        None
+    };
+    broker.registry.unregister(client_id, entry.conn_id);
+    let state = state?;
+    let snap = state.export(&broker);
+    info!(client_id, "session handed over to another node");
+    Some(WireSession::from_snapshot(&snap))
+}
