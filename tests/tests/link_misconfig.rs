@@ -25,6 +25,17 @@ async fn assert_rejected(east: &Cluster, west: &Cluster, reason: &str) {
         logged(&west.log(), &["cluster link handshake rejected", &want])
     })
     .await;
+    // Every actor state change is a structured event.
+    let log = east.log();
+    for to in ["to=handshaking", "to=disconnected"] {
+        assert!(
+            logged(
+                &log,
+                &["cluster link actor state changed", "link=", "actor=", to]
+            ),
+            "{to} missing in east's log"
+        );
+    }
     // Nothing was replicated: a subscription on east does not make west forward.
     let s = east.client("s").await;
     s.subscribe("t/1", QoS::AtLeastOnce).await.unwrap();
