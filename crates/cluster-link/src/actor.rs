@@ -143,6 +143,7 @@ impl RouteActor {
         }
         let link = &*self.rt.config.name;
         let actor = &*self.rt.node;
+        // Every change is an event; a failure repeating the previous one is not a new warning.
         let repeated = {
             let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
             match (state, &reason) {
@@ -155,36 +156,37 @@ impl RouteActor {
                     *last = None;
                     false
                 }
-                _ => last.is_some(),
+                _ => false,
             }
         };
         if repeated {
-            tracing::debug!(
-                link,
-                actor,
-                from = prev.as_str(),
-                to = state.as_str(),
+            info!(
+                link = %link,
+                actor = %actor,
+                incarnation = self.incarnation,
+                from = %prev.as_str(),
+                to = %state.as_str(),
                 reason = reason.as_deref().unwrap_or(""),
-                "cluster link actor state changed (retrying)"
+                "cluster link actor state changed"
             );
             return;
         }
         match (state, reason) {
             (ActorState::Disconnected, Some(reason)) => warn!(
-                link,
-                actor,
+                link = %link,
+                actor = %actor,
                 incarnation = self.incarnation,
-                from = prev.as_str(),
-                to = state.as_str(),
+                from = %prev.as_str(),
+                to = %state.as_str(),
                 reason = %reason,
                 "cluster link actor state changed"
             ),
             _ => info!(
-                link,
-                actor,
+                link = %link,
+                actor = %actor,
                 incarnation = self.incarnation,
-                from = prev.as_str(),
-                to = state.as_str(),
+                from = %prev.as_str(),
+                to = %state.as_str(),
                 "cluster link actor state changed"
             ),
         }
