@@ -58,6 +58,9 @@ export async function api(method, path, body) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
+      // The token travels in the header; omitting credentials also keeps a 401's
+      // `WWW-Authenticate: Basic` challenge from opening the browser's password prompt.
+      credentials: 'omit',
     });
   } catch (e) {
     throw new ApiError(0, { code: 'NETWORK', message: `Cannot reach the server: ${e.message}` });

@@ -85,8 +85,13 @@ async function logout() {
   }
   clearSession();
   stopSampling();
+  clearToasts();
   loginNotice = '';
   navigate('/login');
+}
+
+function clearToasts() {
+  document.getElementById('toasts').replaceChildren();
 }
 
 function setTitle(t) {
@@ -141,6 +146,7 @@ onSessionExpired((code) => {
     ? 'Your session has expired. Please log in again.'
     : 'Your session is no longer valid. Please log in again.';
   stopSampling();
+  clearToasts();
   shell = null;
   navigate('/login');
 });

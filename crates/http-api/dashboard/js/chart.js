@@ -88,6 +88,12 @@ export function lineChart({ series, windowMs = 5 * 60 * 1000, title, id }) {
         if (i === 0) c.moveTo(xx, yy); else c.lineTo(xx, yy);
       });
       c.stroke();
+      if (shown.length === 1) {
+        c.fillStyle = c.strokeStyle;
+        c.beginPath();
+        c.arc(Math.max(x(shown[0][0]), pad.l), y(shown[0][si + 1] || 0), 3, 0, 2 * Math.PI);
+        c.fill();
+      }
     });
     if (!shown.length) {
       c.fillStyle = '#8a96a3';

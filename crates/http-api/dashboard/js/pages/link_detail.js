@@ -46,8 +46,8 @@ export function render({ main, setTitle, params, navigate }) {
     if (key === headKey) return;
     headKey = key;
     fill(head,
-      h('div', { class: 'actions' },
-        h('h2', { id: 'link-title', class: 'mono' }, name),
+      h('div', { class: 'link-head' },
+        h('h2', { id: 'link-title' }, name),
         status(link.status),
         enableSwitch(link, (u) => { link = u; drawHead(); }, 'link-enable')),
       h('button', {
