@@ -25,6 +25,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long the page may take to show something.
 const UI_WAIT: Duration = Duration::from_secs(10);
+/// A JS function: how many pixels of a `<canvas>` are saturated colour. Series lines are the
+/// only ones (grid and labels are grey).
+const SATURATED_PIXELS: &str = "((sel) => { const c = document.querySelector(sel); \
+     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; \
+     for (let i = 0; i < d.length; i += 4) { \
+       const hi = Math.max(d[i], d[i+1], d[i+2]), lo = Math.min(d[i], d[i+1], d[i+2]); \
+       if (d[i+3] > 200 && hi - lo > 60) n++; } return n; })";
 const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 // ---- plain HTTP/1.1 (chromedriver and the linkmq API) ---------------------------------------
@@ -119,6 +126,7 @@ struct Browser {
     session: String,
     shots: PathBuf,
     shot_no: u32,
+    started: Instant,
 }
 
 impl Browser {
@@ -165,6 +173,7 @@ impl Browser {
             session: String::new(),
             shots,
             shot_no: 0,
+            started: Instant::now(),
         };
         let (status, v) = http(port, "POST", "/session", None, Some(&caps));
         assert_eq!(status, 200, "new WebDriver session: {v}");
@@ -282,6 +291,16 @@ impl Browser {
         self.wait_js(&cond, &format!("{css} to contain {needle:?}"));
     }
 
+    /// Waits until `css`'s text (trimmed) is `want`.
+    fn wait_exact(&mut self, css: &str, want: &str) {
+        let cond = format!(
+            "const e = document.querySelector({}); return !!e && e.textContent.trim() === {}",
+            json!(css),
+            json!(want)
+        );
+        self.wait_js(&cond, &format!("{css} to be {want:?}"));
+    }
+
     fn text(&self, css: &str) -> String {
         self.js(
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
@@ -325,6 +344,22 @@ impl Browser {
         );
     }
 
+    /// Presses Tab in the focused element; returns the id of the element focused next.
+    fn tab(&self) -> String {
+        let active = self.ok("GET", "/element/active", None);
+        let el = active[W3C_ELEMENT].as_str().expect("focused element");
+        self.ok(
+            "POST",
+            &format!("/element/{el}/value"),
+            Some(json!({"text": "\u{E004}"})),
+        );
+        let id = self.js(
+            "const a = document.activeElement; return a.id || a.tagName.toLowerCase()",
+            json!([]),
+        );
+        id.as_str().unwrap_or("").to_string()
+    }
+
     fn is_checked(&self, css: &str) -> bool {
         self.js(
             "return document.querySelector(arguments[0]).checked",
@@ -343,6 +378,11 @@ impl Browser {
         self.shot_no += 1;
         let path = self.shots.join(format!("{:02}-{name}.png", self.shot_no));
         std::fs::write(&path, png).expect("write screenshot");
+        eprintln!(
+            "[{:>5.1}s] {}",
+            self.started.elapsed().as_secs_f64(),
+            path.display()
+        );
     }
 
     /// The page does not scroll sideways (narrow viewports).
@@ -502,13 +542,8 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
         "const t = document.querySelector('#stat-rate-in'); return !!t && parseFloat(t.textContent) > 0",
         "a non-zero incoming rate",
     );
-    // Series lines are the only saturated pixels (grid and labels are grey).
     let drawn = b.js(
-        "const c = document.querySelector('#rates-chart'); const d = c.getContext('2d')\
-         .getImageData(0, 0, c.width, c.height).data; let n = 0; \
-         for (let i = 0; i < d.length; i += 4) { \
-           const hi = Math.max(d[i], d[i+1], d[i+2]), lo = Math.min(d[i], d[i+1], d[i+2]); \
-           if (d[i+3] > 200 && hi - lo > 60) n++; } return n",
+        &format!("return {SATURATED_PIXELS}('#rates-chart')"),
         json!([]),
     );
     assert!(drawn.as_i64().unwrap() > 20, "rate line drawn: {drawn}");
@@ -591,6 +626,20 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
         focused,
         json!("link-name"),
         "the form starts at Cluster Name"
+    );
+    // Tab walks the fields in the documented order (hidden TLS settings are skipped).
+    let order: Vec<String> = (0..7).map(|_| b.tab()).collect();
+    assert_eq!(
+        order,
+        [
+            "link-server",
+            "link-clientid",
+            "link-username",
+            "link-password",
+            "link-topics-add",
+            "link-ssl-enable",
+            "summary",
+        ]
     );
     b.type_into("#link-name", "west");
     b.type_into("#link-server", "127.0.0.1:notaport");
@@ -725,8 +774,25 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
     assert!(got.len() >= 20, "west received {}", got.len());
     b.click("#links-table a[data-link='west']");
     b.wait("#link-metrics");
-    b.wait_text("#metric-routes", "1");
-    b.wait_text("#metric-success", &got.len().to_string());
+    b.wait_exact("#metric-routes", "1");
+    b.wait_exact("#metric-success", &got.len().to_string());
+    // More traffic while the page samples: the rates chart draws it.
+    for i in 0..40 {
+        publisher
+            .publish(
+                "to-west/news",
+                format!("n{i}").into_bytes(),
+                QoS::AtLeastOnce,
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    b.wait_exact("#metric-success", &(got.len() + 40).to_string());
+    b.wait_js(
+        &format!("return {SATURATED_PIXELS}('#link-rates-chart') > 20"),
+        "the link's rate line",
+    );
     b.wait_text("#link-nodes-table", "east@127.0.0.1");
     b.wait_text("#link-nodes-table", "running");
     b.wait("#link-rates-chart");
@@ -765,6 +831,37 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
     assert_eq!(edited["ssl"], created["ssl"]);
     b.click("a[href='#/cluster-linking']");
     b.wait_text("#links-table", "cluster/+/status");
+
+    // A second link with the required fields only (no topics), through its row's actions.
+    b.click("#link-create");
+    b.wait("#link-form");
+    b.type_into("#link-name", "north");
+    b.type_into("#link-server", "127.0.0.1:1");
+    b.click("#link-submit");
+    b.wait("#links-table a[data-link='north']");
+    let (_, north) = api.get("/cluster/links/north");
+    assert_eq!(north["topics"], json!([]));
+    assert_eq!(north["ssl"]["enable"], false);
+    assert_eq!(north["pool_size"], 8);
+    assert_eq!(north["enable"], true);
+    b.click("button[aria-label='Settings of north']");
+    b.wait("#link-form");
+    b.wait("#link-topics-empty");
+    assert_eq!(
+        b.js("return location.hash", json!([])),
+        json!("#/cluster-linking/north/settings")
+    );
+    b.click("#link-cancel");
+    b.wait("#link-metrics");
+    b.click("a[href='#/cluster-linking']");
+    b.click("button[aria-label='Delete north']");
+    b.click("dialog .danger-confirm");
+    b.wait_js(
+        "return !document.querySelector(\"#links-table a[data-link='north']\") \
+         && !!document.querySelector(\"#links-table a[data-link='west']\")",
+        "north's row to go",
+    );
+    assert_eq!(api.get("/cluster/links/north").0, 404);
 
     // Narrow (mobile) viewport: no sideways scrolling, menu behind a button.
     b.viewport(390, 844);
