@@ -74,7 +74,10 @@ async fn handle(cluster: Arc<Cluster>, sock: UnixStream) -> std::io::Result<()> 
 pub async fn execute(cluster: &Arc<Cluster>, req: CtlRequest) -> Value {
     let r = match &req {
         CtlRequest::Join { node } => cluster.join(node).await.map(|_| format!("joined {node}")),
-        CtlRequest::Leave => cluster.leave().await.map(|_| "left the cluster".to_string()),
+        CtlRequest::Leave => cluster
+            .leave()
+            .await
+            .map(|_| "left the cluster".to_string()),
         CtlRequest::ForceLeave { node } => cluster
             .force_leave(node)
             .await
@@ -132,7 +135,11 @@ pub fn render_status(v: &Value) -> String {
                 m["node"].as_str().unwrap_or(""),
                 m["addr"].as_str().unwrap_or(""),
                 m["status"].as_str().unwrap_or(""),
-                if m["leader"].as_bool() == Some(true) { " (leader)" } else { "" }
+                if m["leader"].as_bool() == Some(true) {
+                    " (leader)"
+                } else {
+                    ""
+                }
             ));
         }
     }

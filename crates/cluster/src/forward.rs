@@ -21,7 +21,10 @@ use crate::transport::{NodeStats, Push, WireRoute};
 use crate::wire::WireMessage;
 
 fn wire_route(r: &RouteKey) -> WireRoute {
-    (r.filter.to_string(), r.group.as_ref().map(|g| g.to_string()))
+    (
+        r.filter.to_string(),
+        r.group.as_ref().map(|g| g.to_string()),
+    )
 }
 
 /// This node's route changes → the route table and every peer's stash.
@@ -166,6 +169,7 @@ impl Cluster {
                         *last = (epoch, 0);
                     }
                     if seq <= last.1 {
+                        debug!(from, seq, "duplicate forward skipped");
                         return Some(seq);
                     }
                     last.1 = seq;
@@ -205,7 +209,8 @@ impl Cluster {
 fn deliver(b: &Broker, msg: Arc<Message>, direct: bool, groups: &[(String, String)]) {
     b.metrics.inc(Counter::MessagesReceived);
     if direct {
-        b.router.dispatch(&msg, &b.metrics);
+        let n = b.router.dispatch(&msg, &b.metrics);
+        debug!(topic = %msg.topic, sessions = n, "forwarded message delivered");
     }
     for (filter, group) in groups {
         b.router.dispatch_shared(&msg, filter, group, &b.metrics);

@@ -57,6 +57,14 @@ pub enum ClusterError {
     Op(String),
 }
 
+/// Waits until `db` has no holder but the caller (Raft's workers stop shortly after Raft).
+async fn storage_released(db: &Arc<redb::Database>, ours: usize) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(db) > ours && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// One node's part in the cluster. Shared by every task of the crate.
 pub struct Cluster {
     /// This node.
@@ -85,6 +93,8 @@ pub struct Cluster {
     pub(crate) tracker: TaskTracker,
     /// Serializes join/leave on this node.
     pub(crate) membership_op: tokio::sync::Mutex<()>,
+    /// Serializes membership changes this node carries out for others.
+    pub(crate) admit_op: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -142,6 +152,7 @@ impl Cluster {
             cancel: broker.shutdown.child_token(),
             tracker: tracker.clone(),
             membership_op: tokio::sync::Mutex::new(()),
+            admit_op: tokio::sync::Mutex::new(()),
             opts,
         });
         info!(node = %cluster.me.name, addr = %cluster.me.addr, "cluster transport listening");
@@ -168,9 +179,23 @@ impl Cluster {
         if let Some(r) = raft {
             let _ = r.shutdown().await;
         }
-        self.db.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(db) = db {
+            storage_released(&db, 1).await;
+        }
         for p in self.all_peers() {
             p.cancel.cancel();
+        }
+    }
+
+    /// Stops Raft and waits until its workers let go of the storage (so it can be wiped or closed).
+    pub(crate) async fn stop_raft(&self) {
+        let raft = self.raft.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = raft {
+            let _ = r.shutdown().await;
+        }
+        if let Ok(db) = self.db() {
+            storage_released(&db, 2).await;
         }
     }
 
@@ -267,6 +292,21 @@ impl Cluster {
         if n > 0 {
             info!(node = id, routes = n, "routes of a node dropped");
         }
+    }
+
+    /// The routes node `node` holds as this node knows them, sorted: (filter, shared group).
+    pub fn routes_of(&self, node: NodeId) -> Vec<(String, Option<String>)> {
+        self.routes.routes_of(node)
+    }
+
+    /// The nodes other than this one that hold `client_id`, newest connect first.
+    pub fn client_holders(&self, client_id: &str) -> Vec<(NodeId, u64)> {
+        self.directory.holders(client_id)
+    }
+
+    /// Forwards queued for `node` and not yet acknowledged by it.
+    pub fn queued_for(&self, node: NodeId) -> usize {
+        self.peer(node).map(|p| p.queued()).unwrap_or(0)
     }
 
     /// Waits up to `within` for `f` to hold (tests and operations that wait for convergence).

@@ -115,7 +115,9 @@ impl Cluster {
                     match link.request(Request::Write(cmd), OP_TIMEOUT).await {
                         Ok(Response::Done) => Ok(()),
                         Ok(Response::Error(e)) => Err(ClusterError::Raft(e)),
-                        Ok(other) => Err(ClusterError::Raft(format!("unexpected answer {other:?}"))),
+                        Ok(other) => {
+                            Err(ClusterError::Raft(format!("unexpected answer {other:?}")))
+                        }
                         Err(e) => Err(ClusterError::Raft(e.to_string())),
                     }
                 }
@@ -125,11 +127,29 @@ impl Cluster {
         }
     }
 
+    /// Waits (a while) until some node is known to lead; a fresh cluster is still electing.
+    async fn wait_leader(&self) {
+        self.wait_for(Duration::from_secs(5), |c| {
+            c.raft()
+                .is_some_and(|r| r.metrics().borrow().current_leader.is_some())
+        })
+        .await;
+    }
+
     /// Adds `node` to the cluster (as a voter), on the leader or forwarded to it.
     pub(crate) async fn admit(self: &Arc<Self>, node: ClusterNode) -> Result<(), ClusterError> {
         let raft = self
             .raft()
             .ok_or_else(|| ClusterError::Op("raft not running".into()))?;
+        if !raft.is_initialized().await.unwrap_or(false) {
+            return Err(ClusterError::Op(format!(
+                "{} is not in a cluster yet",
+                self.me.name
+            )));
+        }
+        self.wait_leader().await;
+        // One membership change at a time on this node.
+        let _admitting = self.admit_op.lock().await;
         let id = node_id(&node.name);
         self.removed
             .lock()
@@ -139,7 +159,10 @@ impl Cluster {
         let first = match known {
             Some(n) if n == node => Ok(()),
             Some(_) => raft
-                .change_membership(ChangeMembers::SetNodes(BTreeMap::from([(id, node.clone())])), true)
+                .change_membership(
+                    ChangeMembers::SetNodes(BTreeMap::from([(id, node.clone())])),
+                    true,
+                )
                 .await
                 .map(|_| ()),
             None => raft.add_learner(id, node.clone(), true).await.map(|_| ()),
@@ -170,6 +193,7 @@ impl Cluster {
 
     /// Removes the named node from the cluster, on the leader or forwarded to it.
     pub(crate) async fn remove_member(self: &Arc<Self>, name: &str) -> Result<(), ClusterError> {
+        self.wait_leader().await;
         let raft = self
             .raft()
             .ok_or_else(|| ClusterError::Op("raft not running".into()))?;
@@ -186,7 +210,10 @@ impl Cluster {
                 info!(node = %name, "node removed from the cluster");
                 Ok(())
             }
-            Err(e) => self.forward_or_fail(e, Request::Remove { node: name }).await,
+            Err(e) => {
+                self.forward_or_fail(e, Request::Remove { node: name })
+                    .await
+            }
         }
     }
 
@@ -208,16 +235,15 @@ impl Cluster {
                     Err(e) => Err(ClusterError::Op(e.to_string())),
                 }
             }
-            _ => Err(ClusterError::Op(format!("no leader to change the membership: {e}"))),
+            _ => Err(ClusterError::Op(format!(
+                "no leader to change the membership: {e}"
+            ))),
         }
     }
 
     /// Discards this node's cluster state and starts a fresh Raft (a one-node cluster when `alone`).
     async fn reset(self: &Arc<Self>, alone: bool) -> Result<(), ClusterError> {
-        let old = self.raft.write().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(r) = old {
-            let _ = r.shutdown().await;
-        }
+        self.stop_raft().await;
         crate::raft::wipe(&*self.db()?).map_err(|e| ClusterError::Storage {
             path: self.opts.data_dir.display().to_string(),
             message: e.to_string(),
@@ -433,7 +459,10 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
 pub(crate) async fn discover(cluster: Arc<Cluster>) {
     let Some(raft) = cluster.raft() else { return };
     if raft.is_initialized().await.unwrap_or(true) {
-        info!(members = cluster.members().len(), "cluster state restored from disk");
+        info!(
+            members = cluster.members().len(),
+            "cluster state restored from disk"
+        );
         // Restarted on another transport address: record the new one in the membership.
         loop {
             let recorded = cluster.members().get(&cluster.id).map(|n| n.addr.clone());
@@ -474,7 +503,10 @@ pub(crate) async fn discover(cluster: Arc<Cluster>) {
                 return;
             }
             let addr = transport_addr(seed);
-            match cluster.call_addr(&addr, Request::Join(cluster.me.clone())).await {
+            match cluster
+                .call_addr(&addr, Request::Join(cluster.me.clone()))
+                .await
+            {
                 Ok(Response::Done) => {
                     info!(seed = %seed, "joined the cluster through a seed");
                     return;

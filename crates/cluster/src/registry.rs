@@ -185,13 +185,16 @@ impl SessionDirectory for ClusterDirectory {
                         snapshot = Some(w.into_snapshot());
                     }
                     Ok(_) => {}
-                    Err(e) => debug!(client_id = %client, error = %e, "takeover on another node failed"),
+                    Err(e) => {
+                        debug!(client_id = %client, error = %e, "takeover on another node failed")
+                    }
                 }
             }
-            c.local
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .client_up(&client, conn_id, info.connected_at_ms);
+            c.local.lock().unwrap_or_else(|e| e.into_inner()).client_up(
+                &client,
+                conn_id,
+                info.connected_at_ms,
+            );
             for p in c.all_peers() {
                 p.wake();
             }

@@ -237,7 +237,12 @@ impl RouteTable {
     }
 
     /// Who needs a message on `topic` from `publisher`, shared groups picked by `strategy`.
-    pub(crate) fn matches(&self, topic: &str, publisher: &str, strategy: SharedStrategy) -> Matched {
+    pub(crate) fn matches(
+        &self,
+        topic: &str,
+        publisher: &str,
+        strategy: SharedStrategy,
+    ) -> Matched {
         let t = self.read();
         let mut out = Matched::default();
         t.trie.for_each_match(topic, |filter, e| {
@@ -300,7 +305,11 @@ mod tests {
     #[test]
     fn matches_give_one_entry_per_node_and_groups_rotate() {
         let t = RouteTable::default();
-        t.apply(1, &[r("a/+", None), r("a/#", None), r("a/b", Some("g"))], &[]);
+        t.apply(
+            1,
+            &[r("a/+", None), r("a/#", None), r("a/b", Some("g"))],
+            &[],
+        );
         t.apply(2, &[r("a/b", None), r("a/b", Some("g"))], &[]);
         t.apply(3, &[r("x", None)], &[]);
         let m = t.matches("a/b", "p", SharedStrategy::RoundRobin);
@@ -310,9 +319,17 @@ mod tests {
             .map(|_| t.matches("a/b", "p", SharedStrategy::RoundRobin).groups[0].2[0])
             .collect();
         assert_eq!(firsts, vec![2, 1, 2, 1]);
-        let h1 = t.matches("a/b", "pub-1", SharedStrategy::HashClientId).groups[0].2[0];
+        let h1 = t
+            .matches("a/b", "pub-1", SharedStrategy::HashClientId)
+            .groups[0]
+            .2[0];
         for _ in 0..5 {
-            assert_eq!(t.matches("a/b", "pub-1", SharedStrategy::HashClientId).groups[0].2[0], h1);
+            assert_eq!(
+                t.matches("a/b", "pub-1", SharedStrategy::HashClientId)
+                    .groups[0]
+                    .2[0],
+                h1
+            );
         }
     }
 
@@ -322,9 +339,17 @@ mod tests {
         t.apply(1, &[r("a", None), r("b", None)], &[]);
         t.replace(1, &[r("b", None), r("c", None)]);
         assert_eq!(t.routes_of(1), vec![r("b", None), r("c", None)]);
-        assert!(t.matches("a", "p", SharedStrategy::Random).direct.is_empty());
+        assert!(
+            t.matches("a", "p", SharedStrategy::Random)
+                .direct
+                .is_empty()
+        );
         assert_eq!(t.drop_node(1), 2);
-        assert!(t.matches("c", "p", SharedStrategy::Random).direct.is_empty());
+        assert!(
+            t.matches("c", "p", SharedStrategy::Random)
+                .direct
+                .is_empty()
+        );
         assert!(t.routes_of(1).is_empty());
     }
 }

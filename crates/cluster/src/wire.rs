@@ -62,9 +62,10 @@ impl WireMessage {
                 user_properties: p.user_properties.clone(),
             },
             timestamp_ms: m.timestamp_ms,
-            expiry_left_ms: m
-                .expiry
-                .map(|e| e.saturating_sub(now.duration_since(m.received_at)).as_millis() as u64),
+            expiry_left_ms: m.expiry.map(|e| {
+                e.saturating_sub(now.duration_since(m.received_at))
+                    .as_millis() as u64
+            }),
             expiry_s: m.expiry.map(|e| e.as_secs()),
             origin: m.origin.as_ref().map(|o| o.to_string()),
             sys: m.sys,
@@ -300,7 +301,10 @@ mod tests {
         assert_eq!(&*m2.topic, "a/b");
         assert_eq!(m2.qos, QoS::ExactlyOnce);
         assert_eq!(m2.properties.content_type.as_deref(), Some("text/plain"));
-        assert_eq!(m2.properties.user_properties, vec![("k".into(), "v".into())]);
+        assert_eq!(
+            m2.properties.user_properties,
+            vec![("k".into(), "v".into())]
+        );
         assert_eq!(m2.remaining_expiry(Instant::now()), Some(60));
     }
 }

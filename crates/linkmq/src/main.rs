@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use linkmq_cluster::ctl::CtlRequest;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,42 @@ enum Command {
         #[arg(short = 'c', long = "config", env = "LINKMQ_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Operate a running node through its control socket (`<node.data_dir>/ctl.sock`).
+    Ctl {
+        /// The node's configuration (for `node.data_dir`).
+        #[arg(short = 'c', long = "config", env = "LINKMQ_CONFIG")]
+        config: Option<PathBuf>,
+        /// The node's data directory (instead of reading it from the configuration).
+        #[arg(long = "data-dir")]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// Cluster membership: join, leave, force-leave, status.
+    Cluster {
+        #[command(subcommand)]
+        op: ClusterOp,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterOp {
+    /// Join the cluster of NODE (`name@host` or `name@host:port`); this node's cluster state is discarded.
+    Join { node: String },
+    /// Leave the cluster; this node goes on alone.
+    Leave,
+    /// Remove NODE (possibly down) from the cluster.
+    ForceLeave { node: String },
+    /// Show the members and whether they run.
+    Status {
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +85,42 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or("(embedded default)".into())
             );
             Ok(())
+        }
+        Command::Ctl {
+            config,
+            data_dir,
+            command: CtlCommand::Cluster { op },
+        } => {
+            let data_dir = match data_dir {
+                Some(d) => d,
+                None => load(config.as_deref())?.node.data_dir,
+            };
+            let (req, json) = match op {
+                ClusterOp::Join { node } => (CtlRequest::Join { node }, false),
+                ClusterOp::Leave => (CtlRequest::Leave, false),
+                ClusterOp::ForceLeave { node } => (CtlRequest::ForceLeave { node }, false),
+                ClusterOp::Status { json } => (CtlRequest::Status, json),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("tokio runtime")?;
+            let answer = rt
+                .block_on(linkmq_cluster::ctl::call(&data_dir, &req))
+                .map_err(|e| anyhow::anyhow!(e))?;
+            if json {
+                println!("{answer}");
+            } else {
+                if !matches!(req, CtlRequest::Status) {
+                    println!("{}", answer["message"].as_str().unwrap_or(""));
+                }
+                print!("{}", linkmq_cluster::ctl::render_status(&answer));
+            }
+            if answer["ok"].as_bool() == Some(true) {
+                Ok(())
+            } else {
+                anyhow::bail!("{}", answer["message"].as_str().unwrap_or("failed"))
+            }
         }
         Command::Start { config } => {
             let cfg = load(config.as_deref())?;

@@ -32,7 +32,10 @@ fn config(cluster: &Cluster) -> Result<Arc<openraft::Config>, ClusterError> {
 }
 
 /// Opens this node's Raft on the stored log and state (a fresh node starts uninitialized).
-pub(crate) async fn start(cluster: &Arc<Cluster>, broker: &Arc<Broker>) -> Result<Raft, ClusterError> {
+pub(crate) async fn start(
+    cluster: &Arc<Cluster>,
+    broker: &Arc<Broker>,
+) -> Result<Raft, ClusterError> {
     let storage = |e: redb::Error| ClusterError::Storage {
         path: cluster.opts.data_dir.join("cluster").display().to_string(),
         message: e.to_string(),

@@ -53,7 +53,10 @@ impl StateMachine {
             db,
             broker: Arc::downgrade(broker),
         };
-        for w in sm.all_retained().map_err(|e| redb::Error::Corrupted(e.to_string()))? {
+        for w in sm
+            .all_retained()
+            .map_err(|e| redb::Error::Corrupted(e.to_string()))?
+        {
             set_retained(broker, w);
         }
         Ok(sm)

@@ -36,7 +36,12 @@ pub fn server_proof(
     let m = mac(
         cookie,
         b"linkmq-cluster/server",
-        &[client_nonce, server_nonce, client.as_bytes(), server.as_bytes()],
+        &[
+            client_nonce,
+            server_nonce,
+            client.as_bytes(),
+            server.as_bytes(),
+        ],
     );
     m.finalize().into_bytes().into()
 }
@@ -52,7 +57,12 @@ pub fn client_proof(
     let m = mac(
         cookie,
         b"linkmq-cluster/client",
-        &[server_nonce, client_nonce, client.as_bytes(), server.as_bytes()],
+        &[
+            server_nonce,
+            client_nonce,
+            client.as_bytes(),
+            server.as_bytes(),
+        ],
     );
     m.finalize().into_bytes().into()
 }

@@ -50,7 +50,10 @@ pub enum Frame {
         proof: [u8; 32],
     },
     /// Connecting side: its proof of the cookie, and the incarnation of its process.
-    Proof { proof: [u8; 32], epoch: u64 },
+    Proof {
+        proof: [u8; 32],
+        epoch: u64,
+    },
     /// Accepting side: authenticated.
     Welcome,
     Request {
@@ -73,7 +76,9 @@ pub enum Request {
     /// Add this node to the cluster (handled by the leader; others forward it).
     Join(ClusterNode),
     /// Remove the named node from the cluster (leave, force-leave).
-    Remove { node: String },
+    Remove {
+        node: String,
+    },
     /// A replicated write, forwarded to the leader.
     Write(Command),
     /// Close this client id here (0x8E) and hand its session over when `want_session`.
@@ -130,7 +135,9 @@ pub enum Push {
         msg: WireMessage,
     },
     /// Every forward up to `seq` was handled (receiver → sender, on the same connection).
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     Stats(NodeStats),
 }
 

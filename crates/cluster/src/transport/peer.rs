@@ -59,7 +59,9 @@ pub struct PeerLink {
 
 impl std::fmt::Debug for PeerLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerLink").field("node", &self.node).finish()
+        f.debug_struct("PeerLink")
+            .field("node", &self.node)
+            .finish()
     }
 }
 
@@ -123,7 +125,12 @@ impl PeerLink {
     }
 
     /// Queues a forward (never blocks; the oldest is dropped when the queue is full).
-    pub(crate) fn forward(&self, direct: bool, groups: Vec<(String, String)>, msg: Arc<WireMessage>) {
+    pub(crate) fn forward(
+        &self,
+        direct: bool,
+        groups: Vec<(String, String)>,
+        msg: Arc<WireMessage>,
+    ) {
         {
             let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
             let seq = o.next_seq;
@@ -205,7 +212,9 @@ pub(crate) async fn dial(
     let Ok(Ok(Some(Frame::Challenge { node, nonce, proof }))) =
         tokio::time::timeout(step, recv(&mut r)).await
     else {
-        return Err(bad("no challenge from the peer (wrong cookie or protocol?)"));
+        return Err(bad(
+            "no challenge from the peer (wrong cookie or protocol?)",
+        ));
     };
     let cookie = &cluster.opts.cookie;
     let expected = auth::server_proof(cookie, &my_nonce, &nonce, &cluster.me.name, &node);
@@ -311,7 +320,11 @@ async fn session(
     {
         // Everything not acknowledged goes again; the peer skips what it already handled.
         let mut o = link.outbox.lock().unwrap_or_else(|e| e.into_inner());
-        o.sent_upto = o.unacked.front().map(|f| f.seq - 1).unwrap_or(o.next_seq - 1);
+        o.sent_upto = o
+            .unacked
+            .front()
+            .map(|f| f.seq - 1)
+            .unwrap_or(o.next_seq - 1);
     }
     if let Some(s) = cluster.local_stats() {
         let _ = feed(&mut w, &Frame::Push(Push::Stats(s))).await;
@@ -380,7 +393,15 @@ async fn flush_outgoing(
         for (r, added) in stash.routes {
             if added { add.push(r) } else { del.push(r) }
         }
-        feed(w, &Frame::Push(Push::Routes { full: false, add, del })).await?;
+        feed(
+            w,
+            &Frame::Push(Push::Routes {
+                full: false,
+                add,
+                del,
+            }),
+        )
+        .await?;
     }
     if !stash.clients.is_empty() {
         let (mut up, mut down) = (Vec::new(), Vec::new());
@@ -390,7 +411,15 @@ async fn flush_outgoing(
                 None => down.push(c),
             }
         }
-        feed(w, &Frame::Push(Push::Clients { full: false, up, down })).await?;
+        feed(
+            w,
+            &Frame::Push(Push::Clients {
+                full: false,
+                up,
+                down,
+            }),
+        )
+        .await?;
     }
     loop {
         let batch: Vec<QueuedForward> = {

@@ -107,7 +107,7 @@ async fn connection(cluster: Arc<Cluster>, sock: TcpStream) -> std::io::Result<(
     // Answers and acknowledgements go through one writer task.
     let (out_tx, mut out_rx) = mpsc::channel::<Frame>(1024);
     let writer = tokio::spawn(async move {
-            while let Some(f) = out_rx.recv().await {
+        while let Some(f) = out_rx.recv().await {
             if feed(&mut w, &f).await.is_err() {
                 return;
             }

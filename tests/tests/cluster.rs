@@ -1,0 +1,509 @@
+//! The Raft-backed cluster, in process: several real `linkmq::Node`s on loopback (each with its
+//! own MQTT and cluster ports and data directory), driven through MQTT clients and the cluster's
+//! operator surface (join, leave, force-leave, status).
+
+mod cluster_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cluster_support::{TempDir, TestNode, cluster_of, eventually, wait_route, wait_running};
+use linkmq_client::Event;
+use linkmq_codec::{QoS, ReasonCode};
+use linkmq_core::metrics::Counter;
+use linkmq_tests::{WAIT, expect_disconnect, expect_publish, expect_quiet, payload_text};
+
+async fn shutdown(nodes: Vec<TestNode>) {
+    for mut n in nodes {
+        n.stop().await;
+    }
+}
+
+// ---- 1. Membership ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_three_nodes_join_one_by_one_and_all_show_the_same_view() {
+    let root = TempDir::new("membership");
+    let nodes = cluster_of(&root, 3, "").await;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let leaders: BTreeSet<Option<String>> =
+        nodes.iter().map(|n| n.cluster().status().leader).collect();
+    assert_eq!(leaders.len(), 1, "one leader seen by all: {leaders:?}");
+    assert!(leaders.iter().all(|l| l.is_some()));
+    for n in &nodes {
+        let s = n.cluster().status();
+        let members: Vec<String> = s.members.iter().map(|m| m.node.clone()).collect();
+        assert_eq!(members, names, "members seen by {}", n.name);
+        assert!(s.members.iter().all(|m| m.voter), "all voters: {s:?}");
+        assert_eq!(s.running_nodes, names);
+        assert!(s.stopped_nodes.is_empty());
+        // Load figures of every member reach every node.
+        assert!(s.members.iter().all(|m| m.stats.is_some()), "{s:?}");
+    }
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_leave_and_force_leave_shrink_the_cluster_and_drop_routes() {
+    let root = TempDir::new("leave");
+    let mut nodes = cluster_of(&root, 3, "").await;
+    let sub = nodes[2].client("sub3").await;
+    sub.subscribe("only/n3", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[2], "only/n3", None).await;
+
+    // n3 dies; its routes stay until the membership drops it.
+    drop(sub);
+    let n3_id = nodes[2].cluster().id;
+    nodes[2].stop().await;
+    eventually("n1 sees n3 stopped", || {
+        nodes[0].cluster().status().stopped_nodes == vec![nodes[2].name.clone()]
+    })
+    .await;
+    nodes[0]
+        .cluster()
+        .force_leave(&nodes[2].name)
+        .await
+        .expect("force-leave n3");
+    for n in &nodes[..2] {
+        eventually("n3's routes dropped", || {
+            n.cluster().routes_of(n3_id).is_empty() && n.cluster().status().members.len() == 2
+        })
+        .await;
+    }
+    let p = nodes[0].client("p").await;
+    assert_eq!(
+        p.publish("only/n3", "x", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
+        ReasonCode::NoMatchingSubscribers
+    );
+
+    // n2 leaves on its own: it goes on alone, n1 alone too.
+    nodes[1].cluster().leave().await.expect("leave");
+    eventually("n1 alone", || {
+        nodes[0].cluster().status().members.len() == 1
+    })
+    .await;
+    eventually("n2 alone", || {
+        let s = nodes[1].cluster().status();
+        s.members.len() == 1 && s.leader.as_deref() == Some(nodes[1].name.as_str())
+    })
+    .await;
+    // And can join again.
+    let seed = nodes[0].seed();
+    nodes[1].cluster().join(&seed).await.expect("join again");
+    wait_running(&nodes[..2], 2).await;
+    nodes.truncate(2);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_static_seeds_form_the_cluster_without_an_operator() {
+    let root = TempDir::new("static");
+    let cookie = "static-cookie";
+    let mut ports = Vec::new();
+    for _ in 0..3 {
+        ports.push(linkmq_tests::free_port());
+    }
+    let seeds: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("\"n{}@127.0.0.1:{p}\"", i + 1))
+        .collect();
+    let mut nodes = Vec::new();
+    // Started in reverse: the joiners wait for the founder (the first seed by name).
+    for i in (1..=3).rev() {
+        let extra = format!(
+            "cluster {{ discovery_strategy = static, static.seeds = [{}] }}\nrpc.tcp_server_port = {}",
+            seeds.join(", "),
+            ports[i - 1]
+        );
+        nodes.push(TestNode::start(&format!("n{i}"), &root, cookie, &extra).await);
+    }
+    wait_running(&nodes, 3).await;
+    shutdown(nodes.drain(..).collect()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_wrong_cookie_is_refused() {
+    let root = TempDir::new("cookie");
+    let a = TestNode::start("a", &root, "right-cookie", "").await;
+    let b = TestNode::start("b", &root, "wrong-cookie", "").await;
+    let err = b.cluster().join(&a.seed()).await.expect_err("join refused");
+    assert!(err.to_string().contains("cookie"), "{err}");
+    assert_eq!(a.cluster().status().members.len(), 1);
+    assert_eq!(b.cluster().status().members.len(), 1);
+    shutdown(vec![a, b]).await;
+}
+
+// ---- 2. Routing ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn routing_qos_0_1_2_and_wildcards_across_nodes() {
+    let root = TempDir::new("routing");
+    let nodes = cluster_of(&root, 2, "").await;
+    let sub = nodes[1].client("sub").await;
+    sub.subscribe("r/+/x", QoS::ExactlyOnce).await.unwrap();
+    sub.subscribe("w/#", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[1], "r/+/x", None).await;
+    wait_route(&nodes[0], &nodes[1], "w/#", None).await;
+    let p = nodes[0].client("pub").await;
+    for (qos, n) in [
+        (QoS::AtMostOnce, 0),
+        (QoS::AtLeastOnce, 1),
+        (QoS::ExactlyOnce, 2),
+    ] {
+        let rc = p
+            .publish(&format!("r/{n}/x"), format!("q{n}"), qos, false)
+            .await
+            .unwrap();
+        assert_eq!(rc, ReasonCode::Success, "remote-only match acks 0x00");
+        let got = expect_publish(&sub).await;
+        assert_eq!(got.topic, format!("r/{n}/x"));
+        assert_eq!(got.qos, qos);
+        assert_eq!(payload_text(&got), format!("q{n}"));
+    }
+    // `w/#` at QoS 1 downgrades a QoS 2 publish.
+    p.publish("w/a/b/c", "deep", QoS::ExactlyOnce, false)
+        .await
+        .unwrap();
+    let got = expect_publish(&sub).await;
+    assert_eq!((got.topic.as_str(), got.qos), ("w/a/b/c", QoS::AtLeastOnce));
+    // Nothing matches: 0x10 on the publisher's node.
+    assert_eq!(
+        p.publish("nobody", "x", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
+        ReasonCode::NoMatchingSubscribers
+    );
+    expect_quiet(&sub).await;
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn routing_each_message_crosses_to_each_node_once_in_publisher_order() {
+    let root = TempDir::new("once");
+    let nodes = cluster_of(&root, 3, "").await;
+    // Two overlapping filters (two sessions) on n2, one on n3.
+    let s2a = nodes[1].client("s2a").await;
+    s2a.subscribe("o/#", QoS::AtLeastOnce).await.unwrap();
+    let s2b = nodes[1].client("s2b").await;
+    s2b.subscribe("o/+", QoS::AtLeastOnce).await.unwrap();
+    s2b.subscribe("o/1", QoS::AtLeastOnce).await.unwrap();
+    let s3 = nodes[2].client("s3").await;
+    s3.subscribe("o/1", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[1], "o/+", None).await;
+    wait_route(&nodes[0], &nodes[1], "o/1", None).await;
+    wait_route(&nodes[0], &nodes[2], "o/1", None).await;
+    let forwarded_before = nodes[0].node().broker.metrics.get(Counter::MessagesForward);
+    let received_before: Vec<u64> = nodes
+        .iter()
+        .map(|n| n.node().broker.metrics.get(Counter::MessagesReceived))
+        .collect();
+    let p = nodes[0].client("pub").await;
+    const N: usize = 100;
+    let mut acks = Vec::new();
+    for i in 0..N {
+        let publish = linkmq_codec::Publish {
+            qos: QoS::AtLeastOnce,
+            topic: "o/1".into(),
+            payload: Bytes::from(i.to_string()),
+            ..Default::default()
+        };
+        acks.push(p.publish_queued(publish).await.unwrap());
+    }
+    for a in acks {
+        assert_eq!(a.await.unwrap(), ReasonCode::Success);
+    }
+    for (c, name) in [(&s2a, "s2a"), (&s2b, "s2b"), (&s3, "s3")] {
+        for i in 0..N {
+            let got = expect_publish(c).await;
+            assert_eq!(
+                payload_text(&got),
+                i.to_string(),
+                "{name}: message {i} in order"
+            );
+        }
+        expect_quiet(c).await;
+    }
+    let forwarded = nodes[0].node().broker.metrics.get(Counter::MessagesForward) - forwarded_before;
+    assert_eq!(forwarded, 2 * N as u64, "one copy per node (n2, n3)");
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        let got = n.node().broker.metrics.get(Counter::MessagesReceived) - received_before[i];
+        assert_eq!(got, N as u64, "{} received each message once", n.name);
+    }
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn routing_route_changes_reach_every_node() {
+    let root = TempDir::new("routes");
+    let nodes = cluster_of(&root, 3, "").await;
+    let c = nodes[0].client("c").await;
+    c.subscribe("rc/+", QoS::AtMostOnce).await.unwrap();
+    c.subscribe("$share/g/rs", QoS::AtMostOnce).await.unwrap();
+    let n1 = nodes[0].cluster().id;
+    for n in &nodes[1..] {
+        wait_route(n, &nodes[0], "rc/+", None).await;
+        wait_route(n, &nodes[0], "rs", Some("g")).await;
+    }
+    c.unsubscribe(&["rc/+"]).await.unwrap();
+    for n in &nodes[1..] {
+        eventually("unsubscribe replicated", || {
+            n.cluster().routes_of(n1) == vec![("rs".to_string(), Some("g".to_string()))]
+        })
+        .await;
+    }
+    drop(c);
+    for n in &nodes[1..] {
+        eventually("session end replicated", || {
+            n.cluster().routes_of(n1).is_empty()
+        })
+        .await;
+    }
+    shutdown(nodes).await;
+}
+
+// ---- 3. Sessions ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_client_ids_are_unique_cluster_wide_takeover_closes_old_with_0x8e() {
+    let root = TempDir::new("takeover");
+    let nodes = cluster_of(&root, 2, "").await;
+    let first = nodes[0].client("dup").await;
+    eventually("n2 knows dup on n1", || {
+        !nodes[1].cluster().client_holders("dup").is_empty()
+    })
+    .await;
+    let (second, ack) = linkmq_client::Client::connect(nodes[1].opts("dup"))
+        .await
+        .unwrap();
+    assert!(!ack.session_present, "clean start: no session");
+    expect_disconnect(&first, ReasonCode::SessionTakenOver).await;
+    eventually("n1 knows dup moved", || {
+        nodes[0].node().broker.registry.get("dup").is_none()
+            && !nodes[0].cluster().client_holders("dup").is_empty()
+    })
+    .await;
+    // The new owner works.
+    second.subscribe("t", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[1], "t", None).await;
+    let p = nodes[0].client("p").await;
+    p.publish("t", "hi", QoS::AtLeastOnce, false).await.unwrap();
+    assert_eq!(payload_text(&expect_publish(&second).await), "hi");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_resume_on_another_node_moves_subscriptions_inflight_and_queue() {
+    let root = TempDir::new("resume");
+    let nodes = cluster_of(&root, 3, "").await;
+    let opts = nodes[0]
+        .opts("mover")
+        .clean_start(true)
+        .session_expiry(60)
+        .auto_ack(false);
+    let (c, _) = linkmq_client::Client::connect(opts).await.unwrap();
+    c.subscribe("mv/#", QoS::AtLeastOnce).await.unwrap();
+    c.subscribe("mv2/+", QoS::ExactlyOnce).await.unwrap();
+    wait_route(&nodes[2], &nodes[0], "mv/#", None).await;
+    let p = nodes[2].client("p").await;
+    // One message in flight (received, not acknowledged)...
+    p.publish("mv/inflight", "i", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    let got = expect_publish(&c).await;
+    assert_eq!(payload_text(&got), "i");
+    // ...then the client goes away and two more queue up on n1.
+    c.abort();
+    eventually("n1 holds the session detached", || {
+        nodes[0]
+            .node()
+            .broker
+            .registry
+            .get("mover")
+            .is_some_and(|e| !e.connected)
+    })
+    .await;
+    p.publish("mv/q1", "q1", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    p.publish("mv2/q2", "q2", QoS::ExactlyOnce, false)
+        .await
+        .unwrap();
+    // Both reached n1's session (n1 acknowledged the forwards) before the client comes back.
+    let n1_id = nodes[0].cluster().id;
+    eventually("n1 has the queued messages", || {
+        nodes[2].cluster().queued_for(n1_id) == 0
+    })
+    .await;
+
+    // Back on n2 with clean_start = false: the session comes over.
+    let opts = nodes[1].opts("mover").clean_start(false).session_expiry(60);
+    let (c2, ack) = linkmq_client::Client::connect(opts).await.unwrap();
+    assert!(ack.session_present, "session moved from n1");
+    let resent = expect_publish(&c2).await;
+    assert_eq!((payload_text(&resent).as_str(), resent.dup), ("i", true));
+    let q1 = expect_publish(&c2).await;
+    assert_eq!(
+        (payload_text(&q1).as_str(), q1.qos),
+        ("q1", QoS::AtLeastOnce)
+    );
+    let q2 = expect_publish(&c2).await;
+    assert_eq!(
+        (payload_text(&q2).as_str(), q2.qos),
+        ("q2", QoS::ExactlyOnce)
+    );
+    expect_quiet(&c2).await;
+    // Routes followed the session: n2 holds them, n1 none.
+    let n1 = nodes[0].cluster().id;
+    wait_route(&nodes[2], &nodes[1], "mv/#", None).await;
+    wait_route(&nodes[2], &nodes[1], "mv2/+", None).await;
+    eventually("n1 routes gone", || {
+        nodes[2].cluster().routes_of(n1).is_empty()
+    })
+    .await;
+    assert!(nodes[0].node().broker.registry.get("mover").is_none());
+    p.publish("mv/after", "a", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload_text(&expect_publish(&c2).await), "a");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_concurrent_connects_on_two_nodes_leave_exactly_one_live() {
+    let root = TempDir::new("concurrent");
+    let nodes = cluster_of(&root, 2, "").await;
+    for round in 0..5 {
+        let id = format!("race-{round}");
+        let (a, b) = tokio::join!(
+            linkmq_client::Client::connect(nodes[0].opts(&id)),
+            linkmq_client::Client::connect(nodes[1].opts(&id)),
+        );
+        let (a, b) = (a.unwrap().0, b.unwrap().0);
+        // Settle: the loser is told 0x8E.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut live = 0;
+        for c in [&a, &b] {
+            match c.recv_timeout(Duration::from_millis(500)).await {
+                Some(Event::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::SessionTakenOver),
+                Some(Event::Closed) => {}
+                None => live += 1,
+                Some(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(live, 1, "round {round}: exactly one connection stays");
+        let owners = nodes
+            .iter()
+            .filter(|n| {
+                n.node()
+                    .broker
+                    .registry
+                    .get(&id)
+                    .is_some_and(|e| e.connected)
+            })
+            .count();
+        assert_eq!(owners, 1, "round {round}: exactly one node owns {id}");
+    }
+    shutdown(nodes).await;
+}
+
+// ---- 4. Shared subscriptions and retained messages ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_subscription_gives_each_message_to_one_member_cluster_wide() {
+    let root = TempDir::new("shared");
+    let nodes = cluster_of(&root, 3, "").await;
+    let mut members = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let c = n.client(&format!("m{i}")).await;
+        c.subscribe("$share/g/sh/+", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        members.push(c);
+    }
+    for n in &nodes[1..] {
+        wait_route(&nodes[0], n, "sh/+", Some("g")).await;
+    }
+    let p = nodes[0].client("p").await;
+    const N: usize = 30;
+    for i in 0..N {
+        assert_eq!(
+            p.publish(&format!("sh/{i}"), i.to_string(), QoS::AtLeastOnce, false)
+                .await
+                .unwrap(),
+            ReasonCode::Success
+        );
+    }
+    let mut seen = Vec::new();
+    let mut per_member = Vec::new();
+    for m in &members {
+        let mut n = 0;
+        while let Some(Event::Publish(p)) = m.recv_timeout(Duration::from_millis(500)).await {
+            seen.push(payload_text(&p).parse::<usize>().unwrap());
+            n += 1;
+        }
+        per_member.push(n);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..N).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+    assert!(
+        per_member.iter().all(|n| *n > 0),
+        "round robin reaches members on every node: {per_member:?}"
+    );
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retained_messages_are_visible_on_every_node_and_survive_restart() {
+    let root = TempDir::new("retained");
+    let mut nodes = cluster_of(&root, 3, "").await;
+    let p = nodes[0].client("p").await;
+    p.publish("ret/a", "A", QoS::AtLeastOnce, true)
+        .await
+        .unwrap();
+    p.publish("ret/b", "B", QoS::AtLeastOnce, true)
+        .await
+        .unwrap();
+    for n in &nodes {
+        eventually("retained replicated", || {
+            n.node().broker.retained.get("ret/a").is_some()
+                && n.node().broker.retained.get("ret/b").is_some()
+        })
+        .await;
+    }
+    let s = nodes[2].client("s").await;
+    s.subscribe("ret/#", QoS::AtLeastOnce).await.unwrap();
+    let mut got: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let m = expect_publish(&s).await;
+        assert!(m.retain);
+        got.push(payload_text(&m));
+    }
+    got.sort();
+    assert_eq!(got, vec!["A", "B"]);
+    // Clearing replicates too.
+    p.publish("ret/b", Bytes::new(), QoS::AtLeastOnce, true)
+        .await
+        .unwrap();
+    for n in &nodes {
+        eventually("retained clear replicated", || {
+            n.node().broker.retained.get("ret/b").is_none()
+        })
+        .await;
+    }
+    drop(s);
+    // A restarted node has them from its own disk at once.
+    nodes[2].restart().await;
+    assert!(nodes[2].node().broker.retained.get("ret/a").is_some());
+    assert!(nodes[2].node().broker.retained.get("ret/b").is_none());
+    wait_running(&nodes, 3).await;
+    let _ = WAIT;
+    shutdown(nodes).await;
+}
