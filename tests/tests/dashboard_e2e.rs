@@ -878,6 +878,7 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
     b.goto(&format!("{base}/#/cluster-linking/create"));
     b.wait("#link-form");
     b.assert_no_horizontal_scroll("Create form");
+    b.shot("mobile-create-form");
     b.viewport(1280, 800);
 
     // Delete with the icon at the upper right of the link's page.

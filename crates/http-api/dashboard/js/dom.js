@@ -35,7 +35,7 @@ export function fill(el, ...children) {
 /** A table: columns [{title, cell: row => node|text}], rows, text shown when empty. */
 export function table(columns, rows, empty = 'No data', attrs = {}) {
   const body = rows.length
-    ? rows.map((r) => h('tr', {}, columns.map((c) => h('td', c.attrs || {}, c.cell(r)))))
+    ? rows.map((r) => h('tr', {}, columns.map((c) => h('td', { 'data-label': c.title, ...(c.attrs || {}) }, c.cell(r)))))
     : [h('tr', {}, h('td', { class: 'empty', colspan: columns.length }, empty))];
   return h('div', { class: 'table-wrap' },
     h('table', attrs,
