@@ -24,6 +24,8 @@ pub struct ApiState {
     pub stats_max: Arc<StatsMax>,
     /// The Cluster Linking manager, when the node runs one (see [`crate::routes::cluster_links`]).
     pub links: Option<Arc<dyn LinkApi>>,
+    /// The cluster view, when this node is part of a cluster (see [`crate::routes::nodes`]).
+    pub cluster: Option<Arc<dyn crate::routes::nodes::ClusterView>>,
     /// The authentication chain, for `/authentication/{id}/users` (404 when `None`).
     pub authn: Option<Arc<linkmq_acl::Authn>>,
     /// The `acl.conf` engine, for `/authorization/sources/file` (404 when `None`).
@@ -70,6 +72,7 @@ impl ApiState {
             alarms: Arc::new(Alarms::default()),
             stats_max: Arc::new(StatsMax::default()),
             links: None,
+            cluster: None,
             authn: None,
             authz: None,
             max_body,
@@ -81,6 +84,12 @@ impl ApiState {
     /// Plugs in the Cluster Linking manager.
     pub fn with_links(mut self, links: Arc<dyn LinkApi>) -> ApiState {
         self.links = Some(links);
+        self
+    }
+
+    /// Plugs in the cluster view (`/nodes` lists every member).
+    pub fn with_cluster(mut self, cluster: Arc<dyn crate::routes::nodes::ClusterView>) -> ApiState {
+        self.cluster = Some(cluster);
         self
     }
 

@@ -32,6 +32,9 @@ pub(crate) async fn start(
     if let Some(l) = links {
         state = state.with_links(l);
     }
+    if let Some(c) = &node.cluster {
+        state = state.with_cluster(Arc::new(crate::cluster_api::ClusterApi(c.clone())));
+    }
     let server = match ApiServer::bind(http.bind, state).await {
         Ok(s) => s,
         Err(e) => {

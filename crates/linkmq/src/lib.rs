@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 mod api;
+mod cluster_api;
 pub mod link_api;
 mod security;
 mod settings;

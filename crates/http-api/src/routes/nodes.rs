@@ -1,5 +1,6 @@
 //! `GET /nodes`, `GET /nodes/{node}`, `GET /nodes/{node}/metrics`, `GET /nodes/{node}/stats`.
-//! A single node answers for itself; cluster-wide listings come with the cluster.
+//! A single node answers for itself; in a cluster (a [`ClusterView`] is plugged in) `/nodes` lists
+//! every member with its `node_status`, uptime and connections as the members report them.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +11,49 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiPath, ApiResult};
 use crate::openapi::{Op, array_of, schema_ref};
 use crate::routes::ApiRoutes;
+
+/// One other member of the cluster, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    pub node: String,
+    /// `running` or `stopped`.
+    pub status: String,
+    pub uptime_ms: u64,
+    pub connections: u64,
+    pub live_connections: u64,
+    pub version: String,
+}
+
+/// The cluster as this node sees it (the cluster crate implements it; `linkmq` plugs it in).
+pub trait ClusterView: Send + Sync {
+    /// Every member other than this node.
+    fn others(&self) -> Vec<MemberView>;
+}
+
+/// Another member as EMQX describes a node (figures it does not report are zero).
+fn member_info(m: &MemberView) -> Value {
+    json!({
+        "node": m.node,
+        "node_status": m.status,
+        "version": m.version,
+        "edition": "Opensource",
+        "role": "core",
+        "uptime": m.uptime_ms,
+        "connections": m.connections,
+        "live_connections": m.live_connections,
+        "memory_total": 0,
+        "memory_used": 0,
+        "load1": 0.0,
+        "load5": 0.0,
+        "load15": 0.0,
+        "max_fds": 0,
+        "sys_path": "",
+        "log_path": "",
+        "otp_release": "",
+        "process_available": 0,
+        "process_used": 0,
+    })
+}
 
 /// First number of the line of `file` starting with `key` (e.g. `/proc/meminfo`, `MemTotal:`).
 fn proc_value(file: &str, key: &str) -> Option<u64> {
@@ -70,12 +114,20 @@ fn this_node(s: &ApiState, node: &str) -> ApiResult<()> {
     if node == s.node_name() {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "Node not found",
-        ))
+        Err(not_found())
     }
+}
+
+fn other_member(s: &ApiState, node: &str) -> Option<MemberView> {
+    s.cluster
+        .as_ref()?
+        .others()
+        .into_iter()
+        .find(|m| m.node == node)
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Node not found")
 }
 
 /// Every counter of this node, EMQX names, plus `node`.
@@ -104,10 +156,18 @@ pub(crate) fn node_stats(s: &ApiState) -> Map<String, Value> {
 }
 
 async fn nodes(State(s): State<ApiState>) -> Json<Value> {
-    Json(json!([node_info(&s)]))
+    let mut all = vec![node_info(&s)];
+    if let Some(c) = &s.cluster {
+        all.extend(c.others().iter().map(member_info));
+    }
+    all.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+    Json(Value::Array(all))
 }
 
 async fn node(State(s): State<ApiState>, ApiPath(node): ApiPath<String>) -> ApiResult<Json<Value>> {
+    if let Some(m) = other_member(&s, &node) {
+        return Ok(Json(member_info(&m)));
+    }
     this_node(&s, &node)?;
     Ok(Json(node_info(&s)))
 }

@@ -31,9 +31,21 @@ pub fn render(s: &ApiState) -> String {
         "# TYPE emqx_vm_uptime counter\nemqx_vm_uptime {}",
         s.broker.started_at.elapsed().as_millis()
     );
+    let (running, stopped) = match &s.cluster {
+        Some(c) => {
+            let others = c.others();
+            let up = others.iter().filter(|m| m.status == "running").count();
+            (1 + up, others.len() - up)
+        }
+        None => (1, 0),
+    };
     let _ = writeln!(
         out,
-        "# TYPE emqx_cluster_nodes_running gauge\nemqx_cluster_nodes_running 1"
+        "# TYPE emqx_cluster_nodes_running gauge\nemqx_cluster_nodes_running {running}"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE emqx_cluster_nodes_stopped gauge\nemqx_cluster_nodes_stopped {stopped}"
     );
     if let Some(links) = &s.links {
         out.push_str(&links.prometheus());
