@@ -156,6 +156,7 @@ impl Browser {
         let _ = std::fs::remove_dir_all(&profile);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -383,6 +384,19 @@ impl Browser {
             self.started.elapsed().as_secs_f64(),
             path.display()
         );
+    }
+
+    /// Console errors of the page (script exceptions, CSP violations), without the network
+    /// errors of API calls answered 4xx on purpose.
+    fn console_errors(&self) -> Vec<String> {
+        let log = self.ok("POST", "/se/log", Some(json!({"type": "browser"})));
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or("").to_string())
+            .filter(|m| !m.contains("Failed to load resource"))
+            .collect()
     }
 
     /// The page does not scroll sideways (narrow viewports).
@@ -897,6 +911,7 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
         json!([]),
     );
     assert_eq!(foreign, json!([]), "requests to other origins");
+    assert_eq!(b.console_errors(), Vec::<String>::new(), "console errors");
 
     // Logout revokes the token; an invalid token sends the page back to the login form.
     let token = b.js(

@@ -63,7 +63,14 @@ export function render({ main, setTitle, navigate }) {
 
   let shown = '';
   async function load(force) {
-    const links = await get('/cluster/links');
+    let links;
+    try {
+      links = await get('/cluster/links');
+    } catch (e) {
+      if (e.status !== 401) fill(list, h('p', { class: 'form-error', role: 'alert' }, e.message));
+      shown = '';
+      return;
+    }
     // Redraw only when something changed, so that focus and clicks are not lost.
     const key = JSON.stringify(links);
     if (!force && key === shown) return;
