@@ -43,8 +43,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A process-unique, roughly time-ordered 128-bit message id.
 pub fn next_message_id() -> u128 {
+    message_id_at(now_ms())
+}
+
+fn message_id_at(ms: u64) -> u128 {
     let seq = NEXT_ID.fetch_add(1, Ordering::Relaxed) as u128;
-    ((now_ms() as u128) << 64) | seq
+    ((ms as u128) << 64) | seq
 }
 
 /// Milliseconds since the Unix epoch.
@@ -71,15 +75,17 @@ impl Message {
             .map(|s| Duration::from_secs(u64::from(s)));
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
+        // One wall-clock read serves the id and the timestamp (clock reads show up per message).
+        let now_ms = now_ms();
         Message {
-            id: next_message_id(),
+            id: message_id_at(now_ms),
             topic,
             payload,
             qos,
             retain,
             from,
             properties,
-            timestamp_ms: now_ms(),
+            timestamp_ms: now_ms,
             received_at: Instant::now(),
             expiry,
             origin: None,
@@ -93,6 +99,11 @@ impl Message {
             Some(e) => now.duration_since(self.received_at) >= e,
             None => false,
         }
+    }
+
+    /// [`Message::is_expired`] at the current time; reads the clock only when an expiry is set.
+    pub fn is_expired_now(&self) -> bool {
+        self.expiry.is_some() && self.is_expired(Instant::now())
     }
 
     /// The expiry interval left, in whole seconds (rounded up, at least 1 while not expired), to send

@@ -96,11 +96,13 @@ impl Channel {
     {
         let broker = self.broker.clone();
         let metrics = &broker.metrics;
-        let now = Instant::now();
         let msg = &d.msg;
         let properties = if conn.protocol.is_v5() {
             let mut p: Properties = msg.properties.clone();
-            p.message_expiry_interval = msg.remaining_expiry(now);
+            // The clock is read only for a message with an expiry.
+            p.message_expiry_interval = msg
+                .expiry
+                .and_then(|_| msg.remaining_expiry(Instant::now()));
             p.subscription_identifiers = d.sub_ids.clone();
             p
         } else {

@@ -124,7 +124,7 @@ impl SessionState {
 
     /// Queues a delivery for sending; drops expired messages and applies the queue bound (counted).
     pub fn enqueue(&mut self, broker: &Broker, d: Delivery, online: bool) {
-        if d.msg.is_expired(Instant::now()) {
+        if d.msg.is_expired_now() {
             broker.metrics.inc(Counter::DeliveryDropped);
             broker.metrics.inc(Counter::DeliveryDroppedExpired);
             return;
@@ -161,10 +161,9 @@ impl SessionState {
     /// need no window. Expired ones are dropped on the way. Returns the delivery and, for QoS 1/2,
     /// the packet id it was registered under in the inflight window.
     pub fn next_to_send(&mut self, broker: &Broker, window: usize) -> Option<(Delivery, u16)> {
-        let now = Instant::now();
         loop {
             let d = self.mqueue.pop()?;
-            if d.msg.is_expired(now) {
+            if d.msg.is_expired_now() {
                 broker.metrics.inc(Counter::DeliveryDropped);
                 broker.metrics.inc(Counter::DeliveryDroppedExpired);
                 continue;
@@ -185,7 +184,7 @@ impl SessionState {
             } else {
                 Stage::AwaitPubRec
             };
-            self.inflight.insert(pkid, d.clone(), stage, now);
+            self.inflight.insert(pkid, d.clone(), stage, Instant::now());
             return Some((d, pkid));
         }
     }
