@@ -562,6 +562,7 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
     );
     assert!(drawn.as_i64().unwrap() > 20, "rate line drawn: {drawn}");
     b.shot("overview");
+    b.assert_no_horizontal_scroll("Overview at 1280x800");
 
     // 3. Clients: search, paging, details, kick.
     b.click("a[href='#/clients']");
@@ -744,6 +745,7 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
         "the link to run",
     );
     b.shot("cluster-linking-list");
+    b.assert_no_horizontal_scroll("Cluster Linking at 1280x800");
 
     // Toggle off (configuration kept), then on again.
     b.click("input[data-link-toggle='west']");
@@ -819,6 +821,7 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
         json!("true")
     );
     b.shot("cluster-linking-overview");
+    b.assert_no_horizontal_scroll("link overview at 1280x800");
 
     // Settings tab: edit the topics (remove to leave the list empty, then add with +).
     b.click("#tab-settings");
