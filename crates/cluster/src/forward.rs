@@ -179,7 +179,7 @@ impl Cluster {
                 }
                 Some(seq)
             }
-            Push::Ack { .. } => None,
+            Push::Ack { .. } | Push::Ping => None,
             Push::Stats(s) => {
                 self.stats
                     .lock()

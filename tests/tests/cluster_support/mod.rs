@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod proc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

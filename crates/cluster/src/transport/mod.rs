@@ -24,6 +24,10 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use crate::raft::types::{ClusterNode, Command, NodeId, TypeConfig};
 use crate::wire::{WireMessage, WireSession};
 
+/// A connection with nothing received for this many stats intervals is considered dead (a
+/// partition does not close TCP connections by itself).
+pub const SILENCE_LIMIT: u32 = 5;
+
 /// Largest frame accepted (a Raft snapshot chunk or a big message).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -139,6 +143,8 @@ pub enum Push {
         seq: u64,
     },
     Stats(NodeStats),
+    /// Liveness from the accepting side (the connecting side's stats serve the other way).
+    Ping,
 }
 
 /// Reading half: frames in.

@@ -332,6 +332,8 @@ async fn session(
     let mut next_id: u64 = 1;
     let mut stats_tick = tokio::time::interval(cluster.opts.timers.stats);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let silence = cluster.opts.timers.stats * super::SILENCE_LIMIT;
+    let mut last_heard = tokio::time::Instant::now();
     link.notify.notify_one();
     loop {
         tokio::select! {
@@ -351,6 +353,9 @@ async fn session(
                 }
             }
             _ = stats_tick.tick() => {
+                if last_heard.elapsed() > silence {
+                    return format!("nothing heard for {silence:?}");
+                }
                 if let Some(s) = cluster.local_stats()
                     && let Err(e) = send(&mut w, &Frame::Push(Push::Stats(s))).await
                 {
@@ -358,12 +363,15 @@ async fn session(
                 }
             }
             f = recv(&mut r) => match f {
+                Ok(Some(Frame::Push(Push::Ping))) => last_heard = tokio::time::Instant::now(),
                 Ok(Some(Frame::Response { id, resp })) => {
+                    last_heard = tokio::time::Instant::now();
                     if let Some(tx) = pending.remove(&id) {
                         let _ = tx.send(resp);
                     }
                 }
                 Ok(Some(Frame::Push(Push::Ack { seq }))) => {
+                    last_heard = tokio::time::Instant::now();
                     let mut o = link.outbox.lock().unwrap_or_else(|e| e.into_inner());
                     while o.unacked.front().is_some_and(|f| f.seq <= seq) {
                         o.unacked.pop_front();

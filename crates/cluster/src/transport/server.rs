@@ -127,9 +127,18 @@ async fn connection(cluster: Arc<Cluster>, sock: TcpStream) -> std::io::Result<(
     }
     let mut ack_tick = tokio::time::interval(Duration::from_millis(20));
     let mut unacked: Option<u64> = None;
+    let mut ping = tokio::time::interval(cluster.opts.timers.stats);
+    let silence = cluster.opts.timers.stats * super::SILENCE_LIMIT;
+    let mut last_heard = tokio::time::Instant::now();
     let result = loop {
         tokio::select! {
             _ = cluster.cancel.cancelled() => break Ok(()),
+            _ = ping.tick() => {
+                if last_heard.elapsed() > silence {
+                    break Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer silent"));
+                }
+                let _ = out_tx.try_send(Frame::Push(Push::Ping));
+            }
             _ = ack_tick.tick(), if unacked.is_some() => {
                 if let Some(seq) = unacked.take() {
                     let _ = out_tx.send(Frame::Push(Push::Ack { seq })).await;
@@ -137,6 +146,7 @@ async fn connection(cluster: Arc<Cluster>, sock: TcpStream) -> std::io::Result<(
             }
             f = recv(&mut r) => match f {
                 Ok(Some(Frame::Request { id, req })) => {
+                    last_heard = tokio::time::Instant::now();
                     let c = cluster.clone();
                     let tx = out_tx.clone();
                     let from = peer.clone();
@@ -146,6 +156,7 @@ async fn connection(cluster: Arc<Cluster>, sock: TcpStream) -> std::io::Result<(
                     });
                 }
                 Ok(Some(Frame::Push(p))) => {
+                    last_heard = tokio::time::Instant::now();
                     if cluster.is_removed(pid) {
                         continue;
                     }

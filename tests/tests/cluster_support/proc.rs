@@ -1,0 +1,261 @@
+//! Cluster nodes as real `linkmq` processes: started from a written `emqx.conf`, killed, restarted
+//! on the same ports and data; optionally inside a network namespace (`ip netns exec`), for fault
+//! tests that build a multi-host network with namespaces and veth pairs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Builds the binary once per test process (a no-op when up to date).
+pub fn bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = linkmq_tests::linkmq_bin();
+            let profile_dir = bin.parent().expect("profile dir");
+            let target_dir = profile_dir.parent().expect("target dir");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_string(),
+                Some(other) => other.to_string(),
+            };
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "linkmq", "--bin", "linkmq"])
+                .args(["--profile", &profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(workspace)
+                .stdin(Stdio::null())
+                .status()
+                .expect("run cargo build -p linkmq");
+            assert!(status.success(), "cargo build -p linkmq failed: {status}");
+            bin
+        })
+        .clone()
+}
+
+/// One `linkmq` process of a test cluster.
+pub struct ProcNode {
+    /// `name@host`.
+    pub name: String,
+    pub host: String,
+    pub mqtt_port: u16,
+    pub rpc_port: u16,
+    /// HTTP API port (0: off).
+    pub api_port: u16,
+    pub dir: PathBuf,
+    pub cookie: String,
+    /// Network namespace to run in (None: this one).
+    pub netns: Option<String>,
+    pub extra: String,
+    pub timers: String,
+    child: Option<Child>,
+}
+
+impl ProcNode {
+    /// A node `short@host` with its files under `root/short`; not started yet.
+    pub fn new(short: &str, host: &str, root: &Path, cookie: &str) -> ProcNode {
+        let local = host == "127.0.0.1";
+        let port = |default: u16| {
+            if local {
+                linkmq_tests::free_port()
+            } else {
+                default
+            }
+        };
+        ProcNode {
+            name: format!("{short}@{host}"),
+            host: host.to_string(),
+            mqtt_port: port(1883),
+            rpc_port: port(linkmq_cluster::DEFAULT_PORT),
+            api_port: 0,
+            dir: root.join(short),
+            cookie: cookie.to_string(),
+            netns: None,
+            extra: String::new(),
+            timers: super::TIMERS.to_string(),
+            child: None,
+        }
+    }
+
+    /// `name@host:port` (what `cluster join` takes when the port is not the default).
+    pub fn seed(&self) -> String {
+        format!("{}:{}", self.name, self.rpc_port)
+    }
+
+    pub fn mqtt(&self) -> String {
+        format!("{}:{}", self.host, self.mqtt_port)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("linkmq.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// Writes the configuration and starts the process; returns once MQTT accepts connections.
+    pub fn start(&mut self) {
+        std::fs::create_dir_all(&self.dir).expect("node dir");
+        let conf = self.dir.join("emqx.conf");
+        let api = if self.api_port == 0 {
+            "0".to_string()
+        } else {
+            format!("\"{}:{}\"", self.host, self.api_port)
+        };
+        let text = format!(
+            "node {{ name = \"{name}\", cookie = \"{cookie}\", data_dir = \"{data}\" }}\n\
+             listeners.tcp.default.bind = \"{host}:{mqtt}\"\n\
+             dashboard.listeners.http.bind = {api}\n\
+             rpc {{ listen_address = \"{host}\", tcp_server_port = {rpc} }}\n\
+             sys_topics {{ sys_msg_interval = disabled, sys_heartbeat_interval = disabled }}\n\
+             log.console.level = info\n{extra}\n",
+            name = self.name,
+            cookie = self.cookie,
+            data = self.data_dir().display(),
+            host = self.host,
+            mqtt = self.mqtt_port,
+            rpc = self.rpc_port,
+            extra = self.extra,
+        );
+        std::fs::write(&conf, text).expect("write config");
+        let _ = std::fs::remove_file(linkmq_cluster::ctl::socket_path(&self.data_dir()));
+        let log_start = self.log().len();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = self
+            .command(&bin())
+            .args(["start", "-c"])
+            .arg(&conf)
+            .env(linkmq_cluster::TIMERS_ENV, &self.timers)
+            .env("RUST_LOG", "info")
+            .env_remove("LINKMQ_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn linkmq");
+        self.child = Some(child);
+        self.wait_ready(log_start);
+    }
+
+    fn wait_ready(&mut self, log_start: usize) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if self
+                .log()
+                .get(log_start..)
+                .unwrap_or("")
+                .contains("linkmq listening")
+            {
+                // The control socket follows the listeners within a moment.
+                let sock = linkmq_cluster::ctl::socket_path(&self.data_dir());
+                if sock.exists() {
+                    return;
+                }
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("{} exited with {status}:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} did not start:\n{}", self.name, self.log());
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Killed and started again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start();
+    }
+
+    /// `linkmq ctl cluster <args>` against this node (in its namespace); (success, stdout).
+    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
+        let out = self
+            .command(&bin())
+            .args(["ctl", "--data-dir"])
+            .arg(self.data_dir())
+            .arg("cluster")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run linkmq ctl");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// `linkmq ctl cluster status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        let (ok, out) = self.ctl(&["status", "--json"]);
+        assert!(ok, "status on {}: {out}", self.name);
+        serde_json::from_str(out.lines().next().unwrap_or("")).expect("status JSON")
+    }
+
+    /// Running members as `linkmq ctl cluster status` reports them.
+    pub fn running(&self) -> Vec<String> {
+        let v = self.status();
+        v["status"]["running_nodes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ProcNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` (blocking) until it holds; panics with `what` after `within`.
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !f() {
+        if Instant::now() >= until {
+            panic!("not within {within:?}: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
