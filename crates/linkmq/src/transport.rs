@@ -114,6 +114,7 @@ fn spec(
             max_conn_rate: rate(lc.max_conn_rate),
             messages_rate: rate(lc.messages_rate),
             bytes_rate: rate(lc.bytes_rate),
+            skip_authn: !lc.enable_authn,
         },
     ))
 }

@@ -49,6 +49,8 @@ pub(crate) struct Connection<R, W> {
     pub peer_cert: Option<PeerCert>,
     /// The listener's `messages_rate` / `bytes_rate` for this client.
     pub(crate) limiter: crate::limiter::InboundLimiter,
+    /// The listener has `enable_authn = false`.
+    pub skip_authn: bool,
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W> {
@@ -72,6 +74,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             listener,
             peer_cert: None,
             limiter: Default::default(),
+            skip_authn: false,
         }
     }
 

@@ -65,6 +65,9 @@ pub struct ListenerOptions {
     pub messages_rate: Option<Rate>,
     /// `bytes_rate`: bytes read per period, per client (reading pauses beyond it).
     pub bytes_rate: Option<Rate>,
+    /// `enable_authn = false`: clients of this listener skip authentication (EMQX's per-listener
+    /// anonymous access); authorization still applies.
+    pub skip_authn: bool,
 }
 
 /// A bound listener, ready to run.
@@ -164,6 +167,7 @@ async fn serve(
         let (r, w) = stream.into_split();
         let mut conn = Connection::new(r, w, peer, broker, name);
         conn.limiter = limiter;
+        conn.skip_authn = options.skip_authn;
         conn.run().await;
         return;
     }
@@ -178,6 +182,7 @@ async fn serve(
     let mut conn = Connection::new(r, w, peer, broker, name);
     conn.peer_cert = peer_cert;
     conn.limiter = limiter;
+    conn.skip_authn = options.skip_authn;
     conn.run().await;
 }
 
