@@ -72,7 +72,7 @@ impl Forwarder for ClusterForwarder {
                     topic: msg.topic.to_string(),
                 }
             } else {
-                Command::SetRetained(WireMessage::from_message(msg))
+                Command::SetRetained(Box::new(WireMessage::from_message(msg)))
             };
             if c.proposals.try_send(cmd).is_err() {
                 warn!(topic = %msg.topic, "retained message not replicated: proposal queue full");
@@ -175,7 +175,7 @@ impl Cluster {
                     last.1 = seq;
                 }
                 if let Some(b) = self.broker() {
-                    deliver(&b, Arc::new(msg.into_message()), direct, &groups);
+                    deliver(&b, Arc::new((*msg).into_message()), direct, &groups);
                 }
                 Some(seq)
             }

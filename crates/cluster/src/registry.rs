@@ -83,7 +83,7 @@ impl Directory {
             .get(client)
             .map(|m| m.iter().map(|(n, t)| (*n, *t)).collect())
             .unwrap_or_default();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
         v
     }
 

@@ -2,6 +2,9 @@
 //! openraft records), applied from the log and kept on disk next to it so a restarted node comes
 //! back with it. Applying a retained command updates the node's retained store at once.
 
+// The error type is openraft's, fixed by its storage traits.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::{Arc, Weak};
 
@@ -169,7 +172,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let bytes = postcard::to_allocvec(&w).map_err(sm_err)?;
                         ret.insert(w.topic.as_str(), bytes.as_slice())
                             .map_err(sm_err)?;
-                        retained_changes.push((w.topic.clone(), Some(w)));
+                        retained_changes.push((w.topic.clone(), Some(*w)));
                     }
                     EntryPayload::Normal(Command::ClearRetained { topic }) => {
                         ret.remove(topic.as_str()).map_err(sm_err)?;

@@ -38,7 +38,7 @@ impl fmt::Display for ClusterNode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Sets the retained message of its topic.
-    SetRetained(WireMessage),
+    SetRetained(Box<WireMessage>),
     /// Clears the retained message of a topic.
     ClearRetained { topic: String },
 }

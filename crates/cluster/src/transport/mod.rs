@@ -136,7 +136,7 @@ pub enum Push {
         seq: u64,
         direct: bool,
         groups: Vec<(String, String)>,
-        msg: WireMessage,
+        msg: Box<WireMessage>,
     },
     /// Every forward up to `seq` was handled (receiver → sender, on the same connection).
     Ack {

@@ -40,6 +40,9 @@ struct Outbox {
 }
 
 type Pending = HashMap<u64, oneshot::Sender<Response>>;
+/// A request and where its answer goes.
+type RequestTx = mpsc::Sender<(Request, oneshot::Sender<Response>)>;
+type RequestRx = mpsc::Receiver<(Request, oneshot::Sender<Response>)>;
 
 /// This node's link to one peer.
 pub struct PeerLink {
@@ -48,8 +51,8 @@ pub struct PeerLink {
     addr: Mutex<String>,
     outbox: Mutex<Outbox>,
     notify: Notify,
-    requests: mpsc::Sender<(Request, oneshot::Sender<Response>)>,
-    requests_rx: Mutex<Option<mpsc::Receiver<(Request, oneshot::Sender<Response>)>>>,
+    requests: RequestTx,
+    requests_rx: Mutex<Option<RequestRx>>,
     connected: AtomicBool,
     /// When the link last went down (None while up or never up).
     down_since: Mutex<Option<Instant>>,
@@ -290,7 +293,7 @@ pub(crate) async fn run(cluster: Arc<Cluster>, link: Arc<PeerLink>) {
 async fn session(
     cluster: &Arc<Cluster>,
     link: &Arc<PeerLink>,
-    requests: &mut mpsc::Receiver<(Request, oneshot::Sender<Response>)>,
+    requests: &mut RequestRx,
     mut r: FrameReader<tokio::net::tcp::OwnedReadHalf>,
     mut w: FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
 ) -> String {
@@ -453,7 +456,7 @@ async fn flush_outgoing(
                 seq: f.seq,
                 direct: f.direct,
                 groups: f.groups,
-                msg: (*f.msg).clone(),
+                msg: Box::new((*f.msg).clone()),
             });
             feed(w, &frame).await?;
         }
