@@ -158,6 +158,11 @@ impl Channel {
         conn.limiter.on_read(conn.rbuf.len());
         let retry = self.broker.settings.retry_interval;
         let shutdown = self.broker.shutdown.clone();
+        // One timer for keep alive, retries and PUBREL expiry, re-armed only when the earliest
+        // deadline moves earlier or when it fires: a busy connection registers no timer per turn.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
             loop {
@@ -200,6 +205,15 @@ impl Channel {
                 .next_retry_at(retry)
                 .map(Instant::from_std);
             let rel_expiry_at = self.next_awaiting_rel_expiry();
+            if let Some(next) = [ka_deadline, retry_at, rel_expiry_at]
+                .into_iter()
+                .flatten()
+                .min()
+                && armed.is_none_or(|a| next < a)
+            {
+                timer.as_mut().reset(next);
+                armed = Some(next);
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv() => match ctl {
@@ -237,11 +251,19 @@ impl Channel {
                         }
                     }
                 }
-                _ = sleep_until_opt(ka_deadline) => {
-                    return Exit::Error(ReasonCode::KeepAliveTimeout, "keep alive timeout".into());
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    let now = Instant::now();
+                    if ka_deadline.is_some_and(|d| d <= now) {
+                        return Exit::Error(ReasonCode::KeepAliveTimeout, "keep alive timeout".into());
+                    }
+                    if retry_at.is_some_and(|d| d <= now) {
+                        self.retry_due(conn);
+                    }
+                    if rel_expiry_at.is_some_and(|d| d <= now) {
+                        self.expire_awaiting_rel();
+                    }
                 }
-                _ = sleep_until_opt(retry_at) => self.retry_due(conn),
-                _ = sleep_until_opt(rel_expiry_at) => self.expire_awaiting_rel(),
             }
             if conn.wbuf.is_empty() {
                 let _ = conn.writer.flush().await;
