@@ -119,6 +119,18 @@ impl Node {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// Applies a reloaded configuration's `cluster.links` (SIGHUP): links are added, changed,
+    /// disabled or removed hot, exactly as through the REST API, and persisted like API changes.
+    pub async fn reload(&self, config: &linkmq_config::Config) -> anyhow::Result<()> {
+        if let Some(links) = &self.links {
+            links
+                .replace_all(config.cluster.links.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cluster.links: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Stops accepting, tells every client (v5: DISCONNECT 0x8B) and waits for all tasks.
     pub async fn shutdown(self) {
         self.broker.shutdown.cancel();

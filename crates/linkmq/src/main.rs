@@ -176,10 +176,41 @@ async fn run(cfg: linkmq_config::Config) -> anyhow::Result<()> {
             env!("CARGO_PKG_VERSION")
         );
     }
-    shutdown_signal().await;
+    wait_for_stop(&node, cfg.source.as_deref()).await;
     tracing::warn!("shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+/// Runs until SIGINT/SIGTERM; on SIGHUP re-reads the configuration file (and `EMQX_*` variables)
+/// and applies what can change hot (`cluster.links`). A bad file is logged and changes nothing.
+async fn wait_for_stop(node: &linkmq::Node, path: Option<&std::path::Path>) {
+    #[cfg(unix)]
+    {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(_) => return stop.await,
+        };
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = hup.recv() => match linkmq_config::load(path) {
+                    Ok(cfg) => match node.reload(&cfg).await {
+                        Ok(()) => tracing::warn!("configuration reloaded"),
+                        Err(e) => tracing::error!(error = %e, "configuration reload refused"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "configuration reload failed; nothing changed"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (node, path);
+        shutdown_signal().await
+    }
 }
 
 async fn shutdown_signal() {

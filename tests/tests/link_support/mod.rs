@@ -143,6 +143,11 @@ impl Cluster {
     }
 
     fn spawn(&mut self) {
+        let conf = self.write_config();
+        self.spawn_process(&conf);
+    }
+
+    fn write_config(&self) -> PathBuf {
         let conf = self.dir.join("emqx.conf");
         let text = format!(
             "node.name = \"{node}\"\nnode.data_dir = \"{data}\"\ncluster.name = \"{name}\"\n\
@@ -162,6 +167,10 @@ impl Cluster {
             extra = self.extra,
         );
         std::fs::write(&conf, text).expect("write config");
+        conf
+    }
+
+    fn spawn_process(&mut self, conf: &std::path::Path) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -169,7 +178,7 @@ impl Cluster {
             .expect("log file");
         let child = Command::new(bin())
             .args(["start", "-c"])
-            .arg(&conf)
+            .arg(conf)
             .env("LINKMQ_LINK_TIMERS", &self.timers)
             .env("RUST_LOG", "info")
             .env_remove("LINKMQ_CONFIG")
@@ -220,6 +229,23 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Rewrites the configuration file with these links and sends SIGHUP (hot reload).
+    pub fn reload_links(&mut self, links: &[String]) {
+        let child = self.child.as_ref().expect("running");
+        self.links = links.join(",\n  ");
+        self.write_config();
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     /// Starts the process again on the same port, data dir and configuration.
