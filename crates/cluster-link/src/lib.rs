@@ -46,6 +46,19 @@ pub async fn start_for_node(
     config: &linkmq_config::Config,
     tracker: &tokio_util::task::TaskTracker,
 ) -> Result<Arc<LinkManager>, String> {
+    let ttl = LinkTimers::from_env().actor_ttl;
+    let extrouter: Arc<dyn ExtRouter> = Arc::new(MemExtRouter::new(ttl));
+    start_for_node_with(broker, config, tracker, extrouter).await
+}
+
+/// Like [`start_for_node`] with a given external route table (one shared by the nodes of a
+/// multi-node cluster).
+pub async fn start_for_node_with(
+    broker: &Arc<linkmq_core::Broker>,
+    config: &linkmq_config::Config,
+    tracker: &tokio_util::task::TaskTracker,
+    extrouter: Arc<dyn ExtRouter>,
+) -> Result<Arc<LinkManager>, String> {
     let data_dir = config.node.data_dir.clone();
     let links = match persist::load_links(&data_dir)? {
         Some(links) => {
@@ -65,5 +78,5 @@ pub async fn start_for_node(
         data_dir: Some(data_dir),
         timers: LinkTimers::from_env(),
     };
-    Ok(LinkManager::start(broker, opts, tracker).await)
+    Ok(LinkManager::start_with(broker, opts, tracker, extrouter).await)
 }

@@ -201,6 +201,7 @@ impl Cluster {
             topics: b.router.topic_count() as u64,
             retained: b.retained.len() as u64,
             version: linkmq_core::sys::VERSION.to_string(),
+            extra: self.stats_extras(),
         })
     }
 }

@@ -95,7 +95,14 @@ pub struct Cluster {
     pub(crate) membership_op: tokio::sync::Mutex<()>,
     /// Serializes membership changes this node carries out for others.
     pub(crate) admit_op: tokio::sync::Mutex<()>,
+    /// Handlers of replicated application commands.
+    pub(crate) app: Arc<raft::state_machine::AppHandlers>,
+    /// Providers of the extra figures this node reports to the others.
+    extras: RwLock<Vec<(String, StatsExtra)>>,
 }
+
+/// Produces one extra figure (JSON text) for the load report; see [`Cluster::set_stats_extra`].
+pub type StatsExtra = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +160,8 @@ impl Cluster {
             tracker: tracker.clone(),
             membership_op: tokio::sync::Mutex::new(()),
             admit_op: tokio::sync::Mutex::new(()),
+            app: Arc::default(),
+            extras: RwLock::new(Vec::new()),
             opts,
         });
         info!(node = %cluster.me.name, addr = %cluster.me.addr, "cluster transport listening");
@@ -292,6 +301,39 @@ impl Cluster {
         if n > 0 {
             info!(node = id, routes = n, "routes of a node dropped");
         }
+    }
+
+    /// Replicates `data` of `kind` through Raft to every other node's handler for `kind` (in log
+    /// order; waits for quorum in the background). Never blocks.
+    pub fn replicate(&self, kind: &str, data: Vec<u8>) -> bool {
+        self.proposals
+            .try_send(Command::App {
+                origin: self.id,
+                kind: kind.to_string(),
+                data,
+            })
+            .is_ok()
+    }
+
+    /// Registers the handler of replicated commands of `kind` (called with the origin node).
+    pub fn on_replicated(&self, kind: &str, handler: raft::state_machine::AppHandler) {
+        self.app.set(kind, handler);
+    }
+
+    /// Adds a figure (JSON text under `key`) to the load report this node sends the others.
+    pub fn set_stats_extra(&self, key: &str, f: StatsExtra) {
+        let mut e = self.extras.write().unwrap_or_else(|e| e.into_inner());
+        e.retain(|(k, _)| k != key);
+        e.push((key.to_string(), f));
+    }
+
+    pub(crate) fn stats_extras(&self) -> Vec<(String, String)> {
+        self.extras
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, f)| (k.clone(), f()))
+            .collect()
     }
 
     /// The routes node `node` holds as this node knows them, sorted: (filter, shared group).

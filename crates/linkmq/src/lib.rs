@@ -12,6 +12,7 @@ use tracing::info;
 
 mod api;
 mod cluster_api;
+mod ext_router;
 pub mod link_api;
 mod security;
 mod settings;
@@ -54,11 +55,29 @@ impl Node {
             .await
             .map_err(|e| anyhow::anyhow!("cluster: {e}"))?;
         node.cluster = Some(cluster);
-        let links = linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker)
-            .await
-            .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
+        // The external route table is shared by the cluster's nodes through Raft.
+        let links = match &node.cluster {
+            Some(c) => {
+                let ttl = linkmq_cluster_link::LinkTimers::from_env().actor_ttl;
+                let ext = ext_router::ClusterExtRouter::new(c, ttl);
+                linkmq_cluster_link::start_for_node_with(&node.broker, config, &node.tracker, ext)
+                    .await
+            }
+            None => linkmq_cluster_link::start_for_node(&node.broker, config, &node.tracker).await,
+        }
+        .map_err(|e| anyhow::anyhow!("cluster links: {e}"))?;
+        if let Some(c) = &node.cluster {
+            let m = links.clone();
+            c.set_stats_extra(
+                ext_router::STATS_KEY,
+                Arc::new(move || ext_router::report(&m)),
+            );
+        }
         node.links = Some(links);
-        let link_api = node.links.as_ref().map(link_api::adapter);
+        let link_api = node
+            .links
+            .as_ref()
+            .map(|m| link_api::adapter_in(m, node.cluster.clone()));
         node.api = api::start(&node, config, link_api).await?;
         Ok(node)
     }

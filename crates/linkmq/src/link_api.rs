@@ -9,10 +9,29 @@ use serde_json::{Value, json};
 
 /// The manager as the API's [`LinkApi`].
 pub fn adapter(manager: &Arc<LinkManager>) -> Arc<dyn LinkApi> {
-    Arc::new(Adapter(manager.clone()))
+    adapter_in(manager, None)
 }
 
-struct Adapter(Arc<LinkManager>);
+/// The manager of a node of a multi-node cluster: status and metrics cover every node.
+pub fn adapter_in(
+    manager: &Arc<LinkManager>,
+    cluster: Option<Arc<linkmq_cluster::Cluster>>,
+) -> Arc<dyn LinkApi> {
+    Arc::new(Adapter(manager.clone(), cluster))
+}
+
+struct Adapter(Arc<LinkManager>, Option<Arc<linkmq_cluster::Cluster>>);
+
+impl Adapter {
+    /// The link object, with every node's status when in a cluster.
+    fn json(&self, l: &LinkConfig) -> Value {
+        let mut v = self.0.link_json(l);
+        if let Some(c) = &self.1 {
+            crate::ext_router::aggregate_status(c, &mut v);
+        }
+        v
+    }
+}
 
 /// EMQX's validation reasons: name errors as their message, redundant or duplicate topics as
 /// `{"reason": "redundant_topics", "topics": [...]}`.
@@ -39,11 +58,11 @@ fn api_error(e: LinkOpError) -> LinkApiError {
 
 impl LinkApi for Adapter {
     fn list(&self) -> Vec<Value> {
-        self.0.links().iter().map(|l| self.0.link_json(l)).collect()
+        self.0.links().iter().map(|l| self.json(l)).collect()
     }
 
     fn get(&self, name: &str) -> Option<Value> {
-        self.0.link(name).map(|l| self.0.link_json(&l))
+        self.0.link(name).map(|l| self.json(&l))
     }
 
     fn create(&self, link: LinkConfig) -> LinkFuture<'_, Result<Value, LinkApiError>> {
@@ -83,7 +102,11 @@ impl LinkApi for Adapter {
     }
 
     fn metrics(&self, name: &str) -> Option<Value> {
-        self.0.metrics_json(name)
+        let mut v = self.0.metrics_json(name)?;
+        if let Some(c) = &self.1 {
+            crate::ext_router::aggregate_metrics(c, name, &mut v);
+        }
+        Some(v)
     }
 
     fn reset_metrics(&self, name: &str) -> bool {

@@ -18,6 +18,9 @@ use linkmq_cluster::Cluster;
 /// Short cluster timers (see `linkmq_cluster::TIMERS_ENV`).
 pub const TIMERS: &str = "heartbeat=100ms,election=600ms,reconnect=100ms,purge=2s,stats=200ms";
 
+/// Short Cluster Linking timers (see `linkmq_cluster_link::TIMERS_ENV`).
+pub const LINK_TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=300ms,handshake=2s";
+
 /// How long cluster convergence may take in a test.
 pub const CONVERGE: Duration = Duration::from_secs(10);
 

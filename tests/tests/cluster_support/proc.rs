@@ -152,6 +152,7 @@ impl ProcNode {
             .args(["start", "-c"])
             .arg(&conf)
             .env(linkmq_cluster::TIMERS_ENV, &self.timers)
+            .env(linkmq_cluster_link::TIMERS_ENV, super::LINK_TIMERS)
             .env("RUST_LOG", "info")
             .env_remove("LINKMQ_CONFIG")
             .stdin(Stdio::null())

@@ -16,8 +16,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::types::{
-    Command, CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
-    TypeConfig,
+    Command, CommandResult, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::wire::WireMessage;
 
@@ -43,11 +43,44 @@ struct SnapshotData {
 pub struct StateMachine {
     db: Arc<Database>,
     broker: Weak<Broker>,
+    app: Arc<AppHandlers>,
+    me: NodeId,
+}
+
+/// Handler of replicated application commands: (origin node, data).
+pub type AppHandler = Arc<dyn Fn(NodeId, &[u8]) + Send + Sync>;
+
+/// The handlers of [`Command::App`] by kind, shared with [`crate::Cluster`].
+#[derive(Default)]
+pub struct AppHandlers {
+    by_kind: std::sync::RwLock<std::collections::HashMap<String, AppHandler>>,
+}
+
+impl AppHandlers {
+    pub fn set(&self, kind: &str, h: AppHandler) {
+        self.by_kind
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.to_string(), h);
+    }
+
+    fn get(&self, kind: &str) -> Option<AppHandler> {
+        self.by_kind
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .cloned()
+    }
 }
 
 impl StateMachine {
     /// Opens the state in `db` and loads its retained messages into `broker`'s store.
-    pub fn open(db: Arc<Database>, broker: &Arc<Broker>) -> Result<StateMachine, redb::Error> {
+    pub fn open(
+        db: Arc<Database>,
+        broker: &Arc<Broker>,
+        app: Arc<AppHandlers>,
+        me: NodeId,
+    ) -> Result<StateMachine, redb::Error> {
         let txn = db.begin_write()?;
         txn.open_table(RETAINED)?;
         txn.open_table(SM_META)?;
@@ -55,6 +88,8 @@ impl StateMachine {
         let sm = StateMachine {
             db,
             broker: Arc::downgrade(broker),
+            app,
+            me,
         };
         for w in sm
             .all_retained()
@@ -159,6 +194,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let broker = self.broker.upgrade();
         let mut results = Vec::new();
         let mut retained_changes = Vec::new();
+        let mut app_commands = Vec::new();
         let txn = self.db.begin_write().map_err(sm_err)?;
         {
             let mut meta = txn.open_table(SM_META).map_err(sm_err)?;
@@ -173,6 +209,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         ret.insert(w.topic.as_str(), bytes.as_slice())
                             .map_err(sm_err)?;
                         retained_changes.push((w.topic.clone(), Some(*w)));
+                    }
+                    EntryPayload::Normal(Command::App { origin, kind, data }) => {
+                        if origin != self.me {
+                            app_commands.push((origin, kind, data));
+                        }
                     }
                     EntryPayload::Normal(Command::ClearRetained { topic }) => {
                         ret.remove(topic.as_str()).map_err(sm_err)?;
@@ -193,6 +234,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         }
         txn.commit().map_err(sm_err)?;
+        for (origin, kind, data) in app_commands {
+            if let Some(h) = self.app.get(&kind) {
+                h(origin, &data);
+            }
+        }
         if let Some(b) = broker {
             for (topic, w) in retained_changes {
                 match w {

@@ -41,6 +41,13 @@ pub enum Command {
     SetRetained(Box<WireMessage>),
     /// Clears the retained message of a topic.
     ClearRetained { topic: String },
+    /// Replicated state of a layer above the cluster (e.g. Cluster Linking's external route
+    /// table): handed to the handler registered for `kind` on every node but `origin`.
+    App {
+        origin: NodeId,
+        kind: String,
+        data: Vec<u8>,
+    },
 }
 
 /// What applying a command answered.

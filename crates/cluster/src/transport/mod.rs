@@ -113,6 +113,8 @@ pub struct NodeStats {
     pub topics: u64,
     pub retained: u64,
     pub version: String,
+    /// Figures of layers above the cluster, by key (e.g. Cluster Linking status), as JSON text.
+    pub extra: Vec<(String, String)>,
 }
 
 /// One-way, ordered traffic.
