@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use linkmq_codec::{DecodeError, Disconnect, Packet, Properties, Protocol, ReasonCode};
+use linkmq_codec::{DecodeError, Disconnect, Packet, Properties, Protocol, PublishRef, ReasonCode};
 use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
 use linkmq_core::registry::PeerCert;
@@ -143,6 +143,30 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             Err(e) => {
                 self.wbuf.truncate(before);
                 debug!(error = %e, "packet not encodable, not sent");
+                false
+            }
+        }
+    }
+
+    /// [`Connection::queue`] for a PUBLISH given by borrowed parts (one per delivery, no copies).
+    pub fn queue_publish(&mut self, publish: &PublishRef<'_>) -> bool {
+        if self.peer_max_packet != u32::MAX {
+            match publish.encoded_len(self.protocol) {
+                Ok(n) if n <= self.peer_max_packet as usize => {}
+                _ => return false,
+            }
+        }
+        let before = self.wbuf.len();
+        match publish.encode(self.protocol, &mut self.wbuf) {
+            Ok(()) => {
+                let m = &self.broker.metrics;
+                m.inc(Counter::PacketsSent);
+                m.add(Counter::BytesSent, (self.wbuf.len() - before) as u64);
+                true
+            }
+            Err(e) => {
+                self.wbuf.truncate(before);
+                debug!(error = %e, "PUBLISH not encodable, not sent");
                 false
             }
         }

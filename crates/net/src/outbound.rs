@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use linkmq_codec::{Packet, Properties, Publish, QoS, ReasonCode};
+use linkmq_codec::{Packet, Properties, PublishRef, QoS, ReasonCode};
 use linkmq_core::metrics::Counter;
 use linkmq_core::router::Delivery;
 use linkmq_core::session::inflight::{InflightEntry, Stage};
@@ -94,46 +94,69 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
-        let broker = self.broker.clone();
-        let metrics = &broker.metrics;
         let msg = &d.msg;
-        let properties = if conn.protocol.is_v5() {
-            let mut p: Properties = msg.properties.clone();
-            // The clock is read only for a message with an expiry.
-            p.message_expiry_interval = msg
-                .expiry
-                .and_then(|_| msg.remaining_expiry(Instant::now()));
-            p.subscription_identifiers = d.sub_ids.clone();
-            p
-        } else {
-            Properties::default()
-        };
-        let mut publish = Publish {
-            dup,
-            qos: d.qos,
-            retain: d.retain,
-            topic: msg.topic.to_string(),
-            pkid,
-            properties,
-            payload: msg.payload.clone(),
-        };
+        let v5 = conn.protocol.is_v5();
+        // Most deliveries send the message's properties as they are; only an expiry, subscription
+        // ids or a topic alias need a copy for this client.
+        let aliasing = v5 && self.peer_alias_max > 0;
+        let mut own =
+            (v5 && (msg.expiry.is_some() || !d.sub_ids.is_empty() || aliasing)).then(|| {
+                let mut p: Properties = msg.properties.clone();
+                // The clock is read only for a message with an expiry.
+                p.message_expiry_interval = msg
+                    .expiry
+                    .and_then(|_| msg.remaining_expiry(Instant::now()));
+                p.subscription_identifiers = d.sub_ids.clone();
+                p
+            });
+        fn publish<'a>(
+            d: &'a Delivery,
+            dup: bool,
+            pkid: u16,
+            topic: &'a str,
+            properties: &'a Properties,
+        ) -> PublishRef<'a> {
+            PublishRef {
+                dup,
+                qos: d.qos,
+                retain: d.retain,
+                topic,
+                pkid,
+                properties,
+                payload: &d.msg.payload,
+            }
+        }
         if conn.peer_max_packet != u32::MAX {
-            let fits = linkmq_codec::encoded_len(&Packet::Publish(publish.clone()), conn.protocol)
-                .is_ok_and(|n| n <= conn.peer_max_packet as usize);
+            let fits = publish(
+                d,
+                dup,
+                pkid,
+                &msg.topic,
+                own.as_ref().unwrap_or(&msg.properties),
+            )
+            .encoded_len(conn.protocol)
+            .is_ok_and(|n| n <= conn.peer_max_packet as usize);
             if !fits {
-                metrics.inc(Counter::DeliveryDropped);
-                metrics.inc(Counter::DeliveryDroppedTooLarge);
+                self.broker.metrics.inc(Counter::DeliveryDropped);
+                self.broker.metrics.inc(Counter::DeliveryDroppedTooLarge);
                 return false;
             }
         }
-        if self.peer_alias_max > 0 {
-            self.apply_alias(&mut publish, &msg.topic);
+        let mut topic: &str = &msg.topic;
+        if aliasing && let Some(p) = own.as_mut() {
+            let (alias, known) = self.alias_for(&msg.topic);
+            p.topic_alias = alias;
+            if known {
+                topic = "";
+            }
         }
-        if !conn.queue(&Packet::Publish(publish)) {
-            metrics.inc(Counter::DeliveryDropped);
-            metrics.inc(Counter::DeliveryDroppedTooLarge);
+        let publish = publish(d, dup, pkid, topic, own.as_ref().unwrap_or(&msg.properties));
+        if !conn.queue_publish(&publish) {
+            self.broker.metrics.inc(Counter::DeliveryDropped);
+            self.broker.metrics.inc(Counter::DeliveryDroppedTooLarge);
             return false;
         }
+        let metrics = &self.broker.metrics;
         metrics.inc(Counter::PacketsPublishSent);
         metrics.inc(Counter::MessagesSent);
         metrics.inc(Counter::MessagesDelivered);
@@ -145,15 +168,17 @@ impl Channel {
         true
     }
 
-    /// Server → client topic alias: reuse a known alias (empty topic), or assign the next free one.
-    fn apply_alias(&mut self, publish: &mut Publish, topic: &Arc<str>) {
+    /// Server → client topic alias: (alias, whether the client knows it already so the topic may be
+    /// left empty). Reuses a known alias or assigns the next free one; none when all are taken.
+    fn alias_for(&mut self, topic: &Arc<str>) -> (Option<u16>, bool) {
         if let Some(alias) = self.aliases_out.get(topic) {
-            publish.properties.topic_alias = Some(*alias);
-            publish.topic.clear();
+            (Some(*alias), true)
         } else if self.aliases_out.len() < usize::from(self.peer_alias_max) {
             let alias = self.aliases_out.len() as u16 + 1;
             self.aliases_out.insert(topic.clone(), alias);
-            publish.properties.topic_alias = Some(alias);
+            (Some(alias), false)
+        } else {
+            (None, false)
         }
     }
 }

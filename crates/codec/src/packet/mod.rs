@@ -19,6 +19,7 @@ use crate::error::{DecodeError, EncodeError};
 use crate::fixed_header::{self as fh, FixedHeader};
 use crate::ints::read_u16;
 use crate::types::{Properties, Protocol, QoS, ReasonCode, RetainHandling};
+pub use publish::PublishRef;
 
 /// Any MQTT control packet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use crate::error::{DecodeError, EncodeError};
 use crate::properties::PropertyContext;
 use crate::strings::{read_string, string_len, write};
 use crate::types::{Properties, Protocol, QoS};
+use crate::varint;
 
 const DUP: u8 = 0b1000;
 const RETAIN: u8 = 0b0001;
@@ -49,9 +50,73 @@ impl Publish {
         })
     }
 
+    /// The same packet, borrowed.
+    pub fn as_ref(&self) -> PublishRef<'_> {
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: &self.topic,
+            pkid: self.pkid,
+            properties: &self.properties,
+            payload: &self.payload,
+        }
+    }
+
+    pub(crate) fn flags(&self) -> u8 {
+        self.as_ref().flags()
+    }
+
+    pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        self.as_ref().body_len(protocol)
+    }
+
+    pub(crate) fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
+        self.as_ref().write_body(protocol, buf)
+    }
+}
+
+/// A PUBLISH given by borrowed parts, so a broker can write one delivery per subscriber without
+/// building a [`Publish`] for each (no topic copy, no properties clone).
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub topic: &'a str,
+    pub pkid: u16,
+    pub properties: &'a Properties,
+    pub payload: &'a [u8],
+}
+
+impl PublishRef<'_> {
+    /// Size in bytes [`PublishRef::encode`] writes (fixed header included).
+    pub fn encoded_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_len(protocol)?;
+        Ok(1 + varint::len(remaining) + remaining)
+    }
+
+    /// Appends the encoded packet to `buf`, exactly as [`crate::encode`] does for the [`Publish`].
+    pub fn encode(&self, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        let remaining = self.remaining_len(protocol)?;
+        buf.reserve(1 + varint::len(remaining) + remaining);
+        buf.put_u8(super::fh::PUBLISH << 4 | self.flags());
+        varint::write(buf, remaining);
+        self.write_body(protocol, buf);
+        Ok(())
+    }
+
+    fn remaining_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        let len = self.body_len(protocol)?;
+        if len > crate::MAX_REMAINING_LENGTH {
+            return Err(EncodeError::PacketTooLarge { len });
+        }
+        Ok(len)
+    }
+
     /// The low nibble of the fixed header's first byte. DUP is never written on QoS 0
     /// ([MQTT-3.3.1-2]), so a message downgraded to QoS 0 stays well-formed.
-    pub(crate) fn flags(&self) -> u8 {
+    fn flags(&self) -> u8 {
         let mut flags = (self.qos as u8) << 1;
         if self.dup && self.qos != QoS::AtMostOnce {
             flags |= DUP;
@@ -62,8 +127,8 @@ impl Publish {
         flags
     }
 
-    pub(crate) fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
-        let mut len = string_len(&self.topic)? + self.payload.len();
+    fn body_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        let mut len = string_len(self.topic)? + self.payload.len();
         if self.qos != QoS::AtMostOnce {
             len += 2;
         }
@@ -73,7 +138,7 @@ impl Publish {
         Ok(len)
     }
 
-    pub(crate) fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
+    fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
         write(buf, self.topic.as_bytes());
         if self.qos != QoS::AtMostOnce {
             buf.put_u16(self.pkid);
@@ -81,7 +146,7 @@ impl Publish {
         if protocol.is_v5() {
             self.properties.write(buf);
         }
-        buf.put_slice(&self.payload);
+        buf.put_slice(self.payload);
     }
 }
 
@@ -219,6 +284,24 @@ mod tests {
         p.qos = QoS::AtLeastOnce;
         p.pkid = 1;
         assert_eq!(wire(&p, Protocol::V311)[0], 0x3A);
+    }
+
+    #[test]
+    fn publish_ref_encodes_like_the_packet() {
+        let mut p = publish("a/b", QoS::ExactlyOnce, 9);
+        p.dup = true;
+        p.retain = true;
+        p.properties.content_type = Some("text/plain".into());
+        p.properties.subscription_identifiers = vec![3];
+        for protocol in [Protocol::V311, Protocol::V5] {
+            let mut by_ref = BytesMut::new();
+            p.as_ref().encode(protocol, &mut by_ref).unwrap();
+            assert_eq!(by_ref, wire(&p, protocol));
+            assert_eq!(
+                p.as_ref().encoded_len(protocol).unwrap(),
+                crate::encoded_len(&Packet::Publish(p.clone()), protocol).unwrap()
+            );
+        }
     }
 
     #[test]
