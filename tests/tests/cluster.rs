@@ -137,6 +137,103 @@ async fn membership_wrong_cookie_is_refused() {
     shutdown(vec![a, b]).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_nodes_join_and_leave_one_at_a_time_while_traffic_flows() {
+    let root = TempDir::new("dynamic");
+    let mut nodes = cluster_of(&root, 2, "").await;
+    let cookie = nodes[0].cookie.clone();
+    let sub = nodes[1].client("flow-sub").await;
+    sub.subscribe("flow/#", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[1], "flow/#", None).await;
+    let p = nodes[0].client("flow-pub").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut sent = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let rc = p
+                    .publish("flow/x", sent.to_string(), QoS::AtLeastOnce, false)
+                    .await
+                    .unwrap();
+                assert_eq!(rc, ReasonCode::Success, "message {sent}");
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            sent
+        }
+    });
+    let seed = nodes[0].seed();
+    for name in ["n3", "n4"] {
+        let joiner = TestNode::start(name, &root, &cookie, "").await;
+        joiner.cluster().join(&seed).await.expect("join");
+        nodes.push(joiner);
+        wait_running(&nodes, 3).await;
+        let leaver = nodes.pop().expect("joiner");
+        leaver.cluster().leave().await.expect("leave");
+        wait_running(&nodes, 2).await;
+        let mut leaver = leaver;
+        leaver.stop().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = publisher.await.unwrap();
+    assert!(sent > 20, "traffic flowed during the changes ({sent})");
+    for i in 0..sent {
+        let got = expect_publish(&sub).await;
+        assert_eq!(
+            payload_text(&got),
+            i.to_string(),
+            "message {i} arrives once, in order"
+        );
+    }
+    expect_quiet(&sub).await;
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_losing_quorum_keeps_local_clients_served_and_recovers() {
+    let root = TempDir::new("quorum");
+    let mut nodes = cluster_of(&root, 3, "").await;
+    nodes[1].stop().await;
+    nodes[2].stop().await;
+    eventually("n1 sees two stopped", || {
+        nodes[0].cluster().status().stopped_nodes.len() == 2
+    })
+    .await;
+    // The minority serves its local clients.
+    let c = nodes[0].client("local").await;
+    c.subscribe("minority/t", QoS::AtLeastOnce).await.unwrap();
+    assert_eq!(
+        c.publish("minority/t", "m", QoS::AtLeastOnce, false)
+            .await
+            .unwrap(),
+        ReasonCode::Success
+    );
+    assert_eq!(payload_text(&expect_publish(&c).await), "m");
+    // A retained message is stored locally at once; its cluster-wide write waits for quorum.
+    c.publish("minority/r", "kept", QoS::AtLeastOnce, true)
+        .await
+        .unwrap();
+    assert!(nodes[0].node().broker.retained.get("minority/r").is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // One node back: quorum, and the waiting write goes through.
+    nodes[1].restart().await;
+    eventually("the retained write reached n2", || {
+        nodes[1]
+            .node
+            .as_ref()
+            .is_some_and(|n| n.broker.retained.get("minority/r").is_some())
+    })
+    .await;
+    nodes[2].restart().await;
+    wait_running(&nodes, 3).await;
+    eventually("n3 has it too", || {
+        nodes[2].node().broker.retained.get("minority/r").is_some()
+    })
+    .await;
+    shutdown(nodes).await;
+}
+
 // ---- 2. Routing ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
