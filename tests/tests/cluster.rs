@@ -234,6 +234,24 @@ async fn membership_losing_quorum_keeps_local_clients_served_and_recovers() {
     shutdown(nodes).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_autoclean_removes_a_node_down_longer_than_configured() {
+    let root = TempDir::new("autoclean");
+    let mut nodes = cluster_of(&root, 3, "cluster.autoclean = 2s").await;
+    let gone = nodes[2].cluster().id;
+    nodes[2].stop().await;
+    for n in &nodes[..2] {
+        eventually("the dead node is removed", || {
+            let s = n.cluster().status();
+            s.members.len() == 2 && s.stopped_nodes.is_empty()
+        })
+        .await;
+        assert!(n.cluster().routes_of(gone).is_empty());
+    }
+    nodes.truncate(2);
+    shutdown(nodes).await;
+}
+
 // ---- 2. Routing ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -39,6 +39,11 @@ pub(crate) async fn serve(cluster: Arc<Cluster>) {
             return;
         }
     };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Only the node's own user may drive it.
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
     info!(path = %path.display(), "control socket listening");
     loop {
         let conn = tokio::select! {

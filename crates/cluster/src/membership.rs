@@ -406,6 +406,7 @@ impl Cluster {
 /// their routes and client ids, and drops the routes of members unreachable for too long.
 pub(crate) async fn watch(cluster: Arc<Cluster>) {
     let mut purged: BTreeSet<NodeId> = BTreeSet::new();
+    let mut cleaning: BTreeSet<NodeId> = BTreeSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -450,6 +451,29 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
             } else if p.down_for() >= cluster.opts.timers.purge && purged.insert(p.id) {
                 warn!(node = %p.node.name, "node unreachable too long: dropping its routes until it returns");
                 cluster.forget_node_state(p.id);
+            }
+            // cluster.autoclean: the leader removes a member down for that long.
+            let leader = cluster
+                .raft()
+                .is_some_and(|r| r.metrics().borrow().current_leader == Some(cluster.id));
+            if let Some(after) = cluster.opts.autoclean
+                && leader
+                && !p.is_connected()
+                && p.down_for() >= after
+                && cluster.is_member(p.id)
+                && cleaning.insert(p.id)
+            {
+                warn!(node = %p.node.name, "node down longer than cluster.autoclean: removing it");
+                let c = cluster.clone();
+                let name = p.node.name.clone();
+                cluster.tracker.spawn(async move {
+                    if let Err(e) = c.remove_member(&name).await {
+                        warn!(node = %name, error = %e, "autoclean failed");
+                    }
+                });
+            }
+            if p.is_connected() {
+                cleaning.remove(&p.id);
             }
         }
     }

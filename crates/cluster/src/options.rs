@@ -108,6 +108,8 @@ pub struct ClusterOptions {
     pub port_configured: bool,
     pub discovery: Discovery,
     pub timers: ClusterTimers,
+    /// `cluster.autoclean`: the leader removes a member that has been unreachable this long.
+    pub autoclean: Option<Duration>,
 }
 
 impl ClusterOptions {
@@ -142,6 +144,7 @@ impl ClusterOptions {
             port_configured: port.is_some(),
             discovery,
             timers,
+            autoclean: cfg.cluster.autoclean,
         }
     }
 
