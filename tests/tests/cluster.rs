@@ -122,7 +122,7 @@ async fn membership_static_seeds_form_the_cluster_without_an_operator() {
         nodes.push(TestNode::start(&format!("n{i}"), &root, cookie, &extra).await);
     }
     wait_running(&nodes, 3).await;
-    shutdown(nodes.drain(..).collect()).await;
+    shutdown(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,7 +6,6 @@
 //! namespaces cannot be created.
 
 mod cluster_support;
-#[allow(dead_code)]
 mod link_support;
 
 use std::time::Duration;

@@ -6,7 +6,6 @@
 //! stay).
 
 mod cluster_support;
-#[allow(dead_code)]
 mod link_support;
 
 use std::time::Duration;
