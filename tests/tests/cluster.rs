@@ -576,6 +576,48 @@ async fn shared_subscription_gives_each_message_to_one_member_cluster_wide() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_subscription_hash_clientid_keeps_each_publisher_on_one_member_cluster_wide() {
+    let root = TempDir::new("sharedhash");
+    let extra = "mqtt.shared_subscription_strategy = hash_clientid";
+    let nodes = cluster_of(&root, 3, extra).await;
+    let mut members = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let c = n.client(&format!("h{i}")).await;
+        c.subscribe("$share/g/hs", QoS::AtLeastOnce).await.unwrap();
+        members.push(c);
+    }
+    for n in &nodes[1..] {
+        wait_route(&nodes[0], n, "hs", Some("g")).await;
+    }
+    let mut homes = BTreeSet::new();
+    for p in 0..6 {
+        let publisher = nodes[p % 3].client(&format!("hp{p}")).await;
+        for i in 0..5 {
+            publisher
+                .publish("hs", format!("{p}-{i}"), QoS::AtLeastOnce, false)
+                .await
+                .unwrap();
+        }
+        // All five went to one member (the same whichever node they were published on).
+        let mut got_by = Vec::new();
+        for (m, c) in members.iter().enumerate() {
+            let mut n = 0;
+            while let Some(Event::Publish(_)) = c.recv_timeout(Duration::from_millis(300)).await {
+                n += 1;
+            }
+            if n > 0 {
+                got_by.push((m, n));
+            }
+        }
+        assert_eq!(got_by.len(), 1, "publisher hp{p}: {got_by:?}");
+        assert_eq!(got_by[0].1, 5);
+        homes.insert(got_by[0].0);
+    }
+    assert!(homes.len() > 1, "publishers spread over members: {homes:?}");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retained_messages_are_visible_on_every_node_and_survive_restart() {
     let root = TempDir::new("retained");
     let mut nodes = cluster_of(&root, 3, "").await;
