@@ -94,6 +94,21 @@ async fn membership_leave_and_force_leave_shrink_the_cluster_and_drop_routes() {
     let seed = nodes[0].seed();
     nodes[1].cluster().join(&seed).await.expect("join again");
     wait_running(&nodes[..2], 2).await;
+    // Forwarding works both ways after the rejoin (fresh links, no stale sequence numbers).
+    for (from, to) in [(1, 0), (0, 1)] {
+        let s = nodes[to].client(&format!("after-{to}")).await;
+        s.subscribe("after/rejoin", QoS::AtLeastOnce).await.unwrap();
+        wait_route(&nodes[from], &nodes[to], "after/rejoin", None).await;
+        let p = nodes[from].client(&format!("pub-{from}")).await;
+        for i in 0..3 {
+            p.publish("after/rejoin", i.to_string(), QoS::AtLeastOnce, false)
+                .await
+                .unwrap();
+        }
+        for i in 0..3 {
+            assert_eq!(payload_text(&expect_publish(&s).await), i.to_string());
+        }
+    }
     nodes.truncate(2);
     shutdown(nodes).await;
 }

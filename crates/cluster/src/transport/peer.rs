@@ -30,9 +30,14 @@ struct QueuedForward {
     msg: Arc<WireMessage>,
 }
 
+/// Forward sequence numbers grow across all links of this process, so a link made again (after
+/// a leave and a join) never reuses numbers its peer already saw from this process.
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug, Default)]
 struct Outbox {
-    next_seq: u64,
+    /// The last sequence given to a forward on this link.
+    last_seq: u64,
     /// Sent or not, not acknowledged yet, in order.
     unacked: VecDeque<QueuedForward>,
     /// Highest sequence written on the current connection.
@@ -86,10 +91,7 @@ impl PeerLink {
             id: node_id(&node.name),
             addr: Mutex::new(node.addr.clone()),
             node,
-            outbox: Mutex::new(Outbox {
-                next_seq: 1,
-                ..Outbox::default()
-            }),
+            outbox: Mutex::new(Outbox::default()),
             notify: Notify::new(),
             requests: tx,
             requests_rx: Mutex::new(Some(rx)),
@@ -136,8 +138,8 @@ impl PeerLink {
     ) {
         {
             let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
-            let seq = o.next_seq;
-            o.next_seq += 1;
+            let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+            o.last_seq = seq;
             if o.unacked.len() >= MAX_QUEUED_FORWARDS {
                 o.unacked.pop_front();
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -323,11 +325,7 @@ async fn session(
     {
         // Everything not acknowledged goes again; the peer skips what it already handled.
         let mut o = link.outbox.lock().unwrap_or_else(|e| e.into_inner());
-        o.sent_upto = o
-            .unacked
-            .front()
-            .map(|f| f.seq - 1)
-            .unwrap_or(o.next_seq - 1);
+        o.sent_upto = o.unacked.front().map(|f| f.seq - 1).unwrap_or(o.last_seq);
     }
     if let Some(s) = cluster.local_stats() {
         let _ = feed(&mut w, &Frame::Push(Push::Stats(s))).await;
