@@ -98,7 +98,7 @@ impl Channel {
     }
 
     /// Runs the connected phase, then the end of the connection (and the detached session, if any).
-    pub async fn run<R, W>(mut self, conn: &mut Connection<R, W>, resumed: bool)
+    pub async fn run<R, W>(mut self: Box<Self>, conn: &mut Connection<R, W>, resumed: bool)
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
@@ -107,6 +107,17 @@ impl Channel {
             self.resend_inflight(conn);
         }
         let exit = self.connected(conn).await;
+        // The aftermath (closing, will, detached session) is boxed: its state is allocated only
+        // when the socket goes, not carried by every connected client.
+        Box::pin((*self).after_socket(conn, exit)).await;
+    }
+
+    /// Closes the socket as `exit` says, then keeps or ends the session.
+    async fn after_socket<R, W>(mut self, conn: &mut Connection<R, W>, exit: Exit)
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
         let broker = self.broker.clone();
         broker.metrics.inc(Counter::ClientDisconnected);
         if !matches!(exit, Exit::Shutdown) {

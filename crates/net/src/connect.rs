@@ -18,8 +18,27 @@ use crate::connection::{Connection, ReadError};
 /// How long a takeover may take before the new connection gives up on the old session.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs the whole connection: CONNECT, then the channel.
+/// Runs the whole connection: CONNECT, then the channel. The CONNECT phase's state (the packet,
+/// authentication, takeover) lives in its own boxed future, freed before the channel settles in, so
+/// an idle connection holds only the channel's.
 pub(crate) async fn run<R, W>(conn: &mut Connection<R, W>)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    // The channel goes to the heap and straight into its future: bound to a local first, it would
+    // be stored in this future twice.
+    let Some(channel) = Box::pin(handshake(conn))
+        .await
+        .map(|(ch, session_present)| Box::new(ch).run(conn, session_present))
+    else {
+        return;
+    };
+    channel.await;
+}
+
+/// CONNECT to CONNACK: the channel to run, and whether a session was resumed; `None` when refused.
+async fn handshake<R, W>(conn: &mut Connection<R, W>) -> Option<(Channel, bool)>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
@@ -29,7 +48,7 @@ where
         Ok(Packet::Connect(c)) => c,
         Ok(other) => {
             debug!(peer = %conn.peer, packet = other.name(), "[MQTT-3.1.0-1] first packet is not CONNECT; closing");
-            return;
+            return None;
         }
         Err(ReadError::Decode(DecodeError::UnsupportedProtocol { level })) => {
             debug!(peer = %conn.peer, level, "unsupported protocol level; CONNACK 0x84 / return code 1");
@@ -39,16 +58,16 @@ where
                 Protocol::V311
             };
             refuse(conn, ReasonCode::UnsupportedProtocolVersion, None).await;
-            return;
+            return None;
         }
         Err(ReadError::Decode(e)) => {
             broker.metrics.inc(Counter::PacketsMalformed);
             debug!(peer = %conn.peer, error = %e, "malformed CONNECT; closing");
-            return;
+            return None;
         }
         Err(e) => {
             debug!(peer = %conn.peer, error = %e, "no CONNECT");
-            return;
+            return None;
         }
     };
     conn.protocol = connect.protocol;
@@ -68,13 +87,13 @@ where
         Err((reason, why)) => {
             debug!(peer = %conn.peer, client_id = %connect.client_id, ?reason, why, "CONNECT refused");
             refuse(conn, reason, Some(why)).await;
-            return;
+            return None;
         }
     };
     if broker.banned.is_banned(&client_id) {
         debug!(peer = %conn.peer, client_id = %client_id, "client id banned; CONNACK 0x8A / return code 5");
         refuse(conn, ReasonCode::Banned, Some("client id is banned")).await;
-        return;
+        return None;
     }
 
     let authed = match crate::access::authenticate(conn, &connect, &client_id).await {
@@ -82,7 +101,7 @@ where
         Err((reason, why)) => {
             debug!(peer = %conn.peer, client_id = %client_id, ?reason, "authentication failed");
             refuse(conn, reason, Some(why)).await;
-            return;
+            return None;
         }
     };
 
@@ -230,7 +249,7 @@ where
         keep_alive,
     );
     ch.authz = authz;
-    ch.run(conn, session_present).await;
+    Some((ch, session_present))
 }
 
 /// Refuses a CONNECT: CONNACK with `reason` (v3 return codes mapped by the codec), then close.

@@ -164,26 +164,35 @@ async fn serve(
 ) {
     let limiter = InboundLimiter::new(options.messages_rate, options.bytes_rate);
     if let Transport::Tcp = &options.transport {
-        let (r, w) = stream.into_split();
-        let mut conn = Connection::new(r, w, peer, broker, name);
+        // Built in a block and boxed: a connection bound to a local here would be stored in this
+        // future next to the copy its run() future holds.
+        let run = {
+            let (r, w) = stream.into_split();
+            let mut conn = Box::new(Connection::new(r, w, peer, broker, name));
+            conn.limiter = limiter;
+            conn.skip_authn = options.skip_authn;
+            conn.run()
+        };
+        run.await;
+        return;
+    }
+    // Boxed, so the plain TCP connections (most of them) do not carry this path's state as well.
+    Box::pin(async move {
+        let shutdown = broker.shutdown.clone();
+        let upgraded = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = upgrade(stream, peer, &options.transport, &broker, &name) => r,
+        };
+        let Some((r, w, peer_cert)) = upgraded else {
+            return;
+        };
+        let mut conn = Box::new(Connection::new(r, w, peer, broker, name));
+        conn.peer_cert = peer_cert;
         conn.limiter = limiter;
         conn.skip_authn = options.skip_authn;
         conn.run().await;
-        return;
-    }
-    let shutdown = broker.shutdown.clone();
-    let upgraded = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        r = upgrade(stream, peer, &options.transport, &broker, &name) => r,
-    };
-    let Some((r, w, peer_cert)) = upgraded else {
-        return;
-    };
-    let mut conn = Connection::new(r, w, peer, broker, name);
-    conn.peer_cert = peer_cert;
-    conn.limiter = limiter;
-    conn.skip_authn = options.skip_authn;
-    conn.run().await;
+    })
+    .await;
 }
 
 /// TLS handshake and/or WebSocket upgrade; `None` (logged) when it fails or times out.
