@@ -174,10 +174,19 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     p.publish("keep/me", "R", QoS::AtLeastOnce, true)
         .await
         .unwrap();
-    wait_until("n3 has the retained message", CONVERGE, || {
-        nodes[2].status()["ok"] == true
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // n3 has it (replicated through Raft) before it dies.
+    let until = tokio::time::Instant::now() + CONVERGE;
+    loop {
+        let r = connect(&nodes[2].mqtt(), "r3").await;
+        r.subscribe("keep/#", QoS::AtLeastOnce).await.unwrap();
+        if collect(&r, 1, Duration::from_millis(300)).await == vec!["R"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "n3 never got the retained message"
+        );
+    }
     nodes[2].kill();
     wait_until("n3 stopped in n1's view", CONVERGE, || {
         nodes[0].status()["status"]["stopped_nodes"][0] == nodes[2].name.as_str()
@@ -222,6 +231,14 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     }
     let (ok, out) = nodes[0].ctl(&["force-leave", &nodes[0].name]);
     assert!(!ok, "a node cannot force-leave itself: {out}");
+    // n3 leaves: both go on alone.
+    let (ok, out) = nodes[2].ctl(&["leave"]);
+    assert!(ok, "leave: {out}");
+    for i in [0, 2] {
+        wait_until("alone", CONVERGE, || {
+            nodes[i].running() == vec![nodes[i].name.clone()]
+        });
+    }
 }
 
 // ---- faults on a namespace network ----

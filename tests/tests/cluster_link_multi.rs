@@ -43,10 +43,19 @@ async fn connect(addr: &str, id: &str) -> Client {
         .0
 }
 
-async fn texts(c: &Client, within: Duration) -> Vec<String> {
+/// The payloads received on `c` until `n` came (or `within` passed), then anything more within
+/// a short quiet period (to catch duplicates).
+async fn texts(c: &Client, n: usize, within: Duration) -> Vec<String> {
     let until = tokio::time::Instant::now() + within;
     let mut out = Vec::new();
     loop {
+        if out.len() >= n {
+            if let Some(Event::Publish(p)) = c.recv_timeout(Duration::from_millis(300)).await {
+                out.push(String::from_utf8_lossy(&p.payload).into_owned());
+                continue;
+            }
+            return out;
+        }
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         match c.recv_timeout(left).await {
             Some(Event::Publish(p)) => out.push(String::from_utf8_lossy(&p.payload).into_owned()),
@@ -141,12 +150,12 @@ async fn link_2x2_scenario_1_and_5_forward_once_deliver_once_each_ttl_removes_de
     }
     let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
     assert_eq!(
-        texts(&sb1, Duration::from_secs(3)).await,
+        texts(&sb1, N, Duration::from_secs(5)).await,
         want,
         "B1 once each, in order"
     );
     assert_eq!(
-        texts(&sb2, Duration::from_millis(500)).await,
+        texts(&sb2, N, Duration::from_secs(5)).await,
         want,
         "B2 once each, in order"
     );
@@ -178,7 +187,7 @@ async fn link_2x2_scenario_1_and_5_forward_once_deliver_once_each_ttl_removes_de
         .await
         .unwrap();
     assert_eq!(
-        texts(&sb1, Duration::from_secs(3)).await,
+        texts(&sb1, 1, Duration::from_secs(5)).await,
         vec!["still".to_string()]
     );
 }

@@ -252,11 +252,15 @@ impl Drop for ProcNode {
 
 /// Polls `f` (blocking) until it holds; panics with `what` after `within`.
 pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let until = Instant::now() + within;
+    let start = Instant::now();
+    let until = start + within;
     while !f() {
         if Instant::now() >= until {
             panic!("not within {within:?}: {what}");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if start.elapsed() > Duration::from_secs(3) {
+        eprintln!("waited {:?} until {what}", start.elapsed());
     }
 }
