@@ -511,7 +511,9 @@ pub(crate) async fn discover(cluster: Arc<Cluster>) {
         .iter()
         .filter(|s| bare_name(s) != cluster.me.name)
         .collect();
-    let founder = others.iter().all(|s| bare_name(s) > cluster.me.name);
+    // The first seed by name founds the cluster; a node that is no seed always joins one.
+    let is_seed = seeds.iter().any(|s| bare_name(s) == cluster.me.name);
+    let founder = is_seed && others.iter().all(|s| bare_name(s) > cluster.me.name);
     if others.is_empty() || founder {
         if let Err(e) = raft
             .initialize(BTreeMap::from([(cluster.id, cluster.me.clone())]))
