@@ -11,12 +11,12 @@ use linkmq_core::metrics::Counter;
 use linkmq_core::registry::Control;
 use linkmq_core::session::SessionState;
 use linkmq_core::{Broker, ClientId};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::connection::{Connection, WRITE_HIGH_WATER};
+use crate::connection::{Connection, read_some};
 
 /// How the connected phase ended.
 #[derive(Debug)]
@@ -204,6 +204,10 @@ impl Channel {
                     }
                 }
             }
+            if conn.rbuf.is_empty() && conn.rbuf.capacity() > 0 {
+                // Every packet handled: an idle connection keeps no read buffer.
+                conn.rbuf = bytes::BytesMut::new();
+            }
             self.pump(conn);
             let paused = conn.limiter.paused_until();
             // Keep alive does not run while we are the ones not reading.
@@ -232,7 +236,7 @@ impl Channel {
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
                     None => {}
                 },
-                r = conn.reader.read_buf(&mut conn.rbuf), if paused.is_none() => match r {
+                r = read_some(&mut conn.reader, &mut conn.rbuf), if paused.is_none() => match r {
                     Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),
                     Ok(n) => {
                         last_recv = Instant::now();
@@ -245,8 +249,9 @@ impl Channel {
                     Ok(0) | Err(_) => return Exit::Abnormal("socket error on write"),
                     Ok(n) => {
                         let _ = conn.wbuf.split_to(n);
-                        if conn.wbuf.is_empty() && conn.wbuf.capacity() > 4 * WRITE_HIGH_WATER {
-                            conn.wbuf = bytes::BytesMut::with_capacity(4096);
+                        if conn.wbuf.is_empty() {
+                            // Written out: give the memory back (the next batch allocates anew).
+                            conn.wbuf = bytes::BytesMut::new();
                         }
                     }
                 },

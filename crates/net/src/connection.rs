@@ -18,6 +18,49 @@ use crate::connect;
 /// queue holds them instead, under its bound and drop policy).
 pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
 
+/// Bytes a read lands in when the read buffer has less room than this: a stack buffer, copied into
+/// the read buffer, so a connection waiting for data holds no read buffer at all.
+const STACK_READ: usize = 16 * 1024;
+/// The most the read buffer grows at once for the rest of a partly received packet.
+const MAX_RESERVE: usize = 256 * 1024;
+/// Initial write buffer (allocated when the first packet of a batch is queued, freed once written).
+const WRITE_CHUNK: usize = 4096;
+
+/// Reads what the socket has into `rbuf`; Ok(0) at end of stream. Cancel safe. With room for the
+/// rest of a partly received packet, reads straight into `rbuf` (a large PUBLISH arrives without
+/// growth copies); otherwise through a stack buffer, so an idle connection keeps no buffer.
+pub(crate) async fn read_some<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    rbuf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    if let Some(rest) = rest_of_packet(rbuf) {
+        rbuf.reserve(rest.min(MAX_RESERVE));
+    }
+    if rbuf.capacity() - rbuf.len() >= STACK_READ / 4 {
+        return reader.read_buf(rbuf).await;
+    }
+    std::future::poll_fn(|cx| {
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
+        let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
+        std::task::ready!(std::pin::Pin::new(&mut *reader).poll_read(cx, &mut buf))?;
+        rbuf.extend_from_slice(buf.filled());
+        std::task::Poll::Ready(Ok(buf.filled().len()))
+    })
+    .await
+}
+
+/// Bytes still missing of the packet whose fixed header starts `buf`, when that header is complete.
+fn rest_of_packet(buf: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    for (i, b) in buf.get(1..)?.iter().take(4).enumerate() {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (2 + i + len).checked_sub(buf.len()).filter(|r| *r > 0);
+        }
+    }
+    None
+}
+
 /// Why reading a packet failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReadError {
@@ -65,8 +108,8 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         Connection {
             reader,
             writer,
-            rbuf: BytesMut::with_capacity(4096),
-            wbuf: BytesMut::with_capacity(4096),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
             peer,
             broker,
             protocol: Protocol::V5,
@@ -112,7 +155,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             // A socket still in the CONNECT phase must not hold up a shutdown.
             let read = tokio::select! {
                 _ = self.broker.shutdown.cancelled() => return Err(ReadError::Closed),
-                r = tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.rbuf)) => r,
+                r = tokio::time::timeout_at(deadline, read_some(&mut self.reader, &mut self.rbuf)) => r,
             };
             match read {
                 Err(_) => return Err(ReadError::Timeout),
@@ -131,6 +174,9 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
                 Ok(n) if n <= self.peer_max_packet as usize => {}
                 _ => return false,
             }
+        }
+        if self.wbuf.capacity() == 0 {
+            self.wbuf.reserve(WRITE_CHUNK);
         }
         let before = self.wbuf.len();
         match linkmq_codec::encode(packet, self.protocol, &mut self.wbuf) {
@@ -155,6 +201,9 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
                 Ok(n) if n <= self.peer_max_packet as usize => {}
                 _ => return false,
             }
+        }
+        if self.wbuf.capacity() == 0 {
+            self.wbuf.reserve(WRITE_CHUNK);
         }
         let before = self.wbuf.len();
         match publish.encode(self.protocol, &mut self.wbuf) {
@@ -194,5 +243,42 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_of_packet_counts_what_is_missing() {
+        assert_eq!(rest_of_packet(&[]), None);
+        assert_eq!(rest_of_packet(&[0x30]), None);
+        // 2-byte header, 5-byte body, 3 bytes of it here.
+        assert_eq!(rest_of_packet(&[0x30, 5, 1, 2, 3]), Some(2));
+        assert_eq!(rest_of_packet(&[0x30, 5, 1, 2, 3, 4, 5]), None);
+        // Remaining length 200 = 0xC8 0x01: 3-byte header.
+        assert_eq!(rest_of_packet(&[0x30, 0xC8, 0x01, 0]), Some(199));
+        assert_eq!(rest_of_packet(&[0x30, 4]), Some(4));
+        // An unfinished remaining length.
+        assert_eq!(rest_of_packet(&[0x30, 0xC8]), None);
+    }
+
+    #[tokio::test]
+    async fn read_some_reads_through_the_stack_and_straight_in() {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let mut rbuf = BytesMut::new();
+        client.write_all(&[0x30, 0xC8, 0x01]).await.unwrap();
+        assert_eq!(read_some(&mut server, &mut rbuf).await.unwrap(), 3);
+        assert_eq!(&rbuf[..], &[0x30, 0xC8, 0x01]);
+        client.write_all(&[7; 200]).await.unwrap();
+        let mut got = 0;
+        while got < 200 {
+            got += read_some(&mut server, &mut rbuf).await.unwrap();
+        }
+        assert_eq!(rbuf.len(), 203);
+        assert!(rbuf[3..].iter().all(|b| *b == 7));
+        drop(client);
+        assert_eq!(read_some(&mut server, &mut rbuf).await.unwrap(), 0);
     }
 }
