@@ -9,9 +9,24 @@ use linkmq_core::registry::Control;
 use tokio::sync::oneshot;
 use tracing::info;
 
+use std::time::Duration;
+
 use crate::Cluster;
 use crate::registry::TAKEOVER_TIMEOUT;
+use crate::transport::Request;
 use crate::wire::WireSession;
+
+/// Waits until every connected peer has delivered here what it queued for this node so far.
+async fn barrier(cluster: &Arc<Cluster>) {
+    let waits = cluster
+        .all_peers()
+        .into_iter()
+        .filter(|p| p.is_connected())
+        .map(|p| async move {
+            let _ = p.request(Request::Flush, Duration::from_secs(2)).await;
+        });
+    futures_util::future::join_all(waits).await;
+}
 
 /// Closes `client_id` here; returns its session when `want_session` and there was one.
 pub(crate) async fn give_up(
@@ -21,6 +36,8 @@ pub(crate) async fn give_up(
 ) -> Option<WireSession> {
     let broker = cluster.broker()?;
     let entry = broker.registry.get(client_id)?;
+    // Messages other nodes acknowledged to their publishers before now reach this session first.
+    barrier(cluster).await;
     let (tx, rx) = oneshot::channel();
     let sent = entry
         .ctl

@@ -85,6 +85,10 @@ pub enum Request {
     },
     /// A replicated write, forwarded to the leader.
     Write(Command),
+    /// Answer once every forward queued for the asking node so far has been acknowledged by it
+    /// (a barrier before a session leaves that node: nothing acknowledged to a publisher is
+    /// still on its way to the old session).
+    Flush,
     /// Close this client id here (0x8E) and hand its session over when `want_session`.
     Takeover {
         client_id: String,

@@ -163,6 +163,30 @@ impl PeerLink {
             .len()
     }
 
+    /// Waits (up to `within`) until the peer acknowledged every forward queued so far; returns at
+    /// once while it is not connected.
+    pub async fn drained(&self, within: Duration) {
+        let upto = self
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_seq;
+        let until = tokio::time::Instant::now() + within;
+        while self.is_connected() && tokio::time::Instant::now() < until {
+            let done = self
+                .outbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unacked
+                .front()
+                .is_none_or(|f| f.seq > upto);
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Sends a request and waits for its answer (fails at once when the peer is not connected).
     pub async fn request(&self, req: Request, timeout: Duration) -> Result<Response, RequestError> {
         if !self.is_connected() {

@@ -216,6 +216,12 @@ async fn handle_request(cluster: &Arc<Cluster>, from: &ClusterNode, req: Request
             Ok(()) => Response::Done,
             Err(e) => Response::Error(e.to_string()),
         },
+        Request::Flush => {
+            if let Some(link) = cluster.peer(node_id(&from.name)) {
+                link.drained(Duration::from_secs(2)).await;
+            }
+            Response::Done
+        }
         Request::Write(cmd) => match cluster.write(cmd).await {
             Ok(()) => Response::Done,
             Err(e) => Response::Error(e.to_string()),
