@@ -9,6 +9,7 @@ use linkmq_codec::{Connect, LastWill, ReasonCode};
 use linkmq_core::message::Message;
 use linkmq_core::metrics::Counter;
 use linkmq_core::registry::Control;
+use linkmq_core::router::Delivery;
 use linkmq_core::session::SessionState;
 use linkmq_core::{Broker, ClientId};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -255,7 +256,7 @@ impl Channel {
                         }
                     }
                 },
-                d = self.session.receiver().recv() => {
+                d = recv_opt(self.session.deliveries()) => {
                     if let Some(d) = d {
                         self.session.enqueue(&self.broker, d, true);
                         // Drain what else is waiting, up to a batch, so one wakeup moves many messages.
@@ -324,7 +325,7 @@ impl Channel {
                         return;
                     }
                 },
-                d = self.session.receiver().recv() => {
+                d = recv_opt(self.session.deliveries()) => {
                     if let Some(d) = d {
                         self.session.enqueue(&self.broker, d, false);
                     }
@@ -420,6 +421,14 @@ impl Channel {
         );
         debug!(client_id = %self.client_id, topic = %msg.topic, "publishing will message");
         self.broker.publish(Arc::new(msg));
+    }
+}
+
+/// The next delivery, or never when the session has no delivery channel (no subscription yet).
+async fn recv_opt(rx: Option<&mut mpsc::Receiver<Delivery>>) -> Option<Delivery> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -47,22 +47,22 @@ pub struct SessionState {
     pub expiry_interval: u32,
     pub created_at_ms: u64,
     next_pkid: u16,
-    rx: mpsc::Receiver<Delivery>,
-    handle: SubscriberHandle,
+    /// The delivery channel, made with the first subscription: a session that subscribes to nothing
+    /// (a publish-only or idle client) never allocates one.
+    channel: Option<(SubscriberHandle, mpsc::Receiver<Delivery>)>,
+    channel_capacity: usize,
+    online: Arc<AtomicBool>,
 }
 
 impl SessionState {
-    /// A fresh session with its delivery channel.
+    /// A fresh session (its delivery channel comes with the first subscription).
     pub fn new(client_id: ClientId, broker: &Broker) -> SessionState {
         let s = &broker.settings;
-        let (tx, rx) = mpsc::channel(s.session_channel_capacity.max(1));
         broker.metrics.inc(Counter::SessionCreated);
         SessionState {
-            handle: SubscriberHandle {
-                client_id: client_id.clone(),
-                tx,
-                online: Arc::new(AtomicBool::new(true)),
-            },
+            channel: None,
+            channel_capacity: s.session_channel_capacity.max(1),
+            online: Arc::new(AtomicBool::new(true)),
             client_id,
             subscriptions: HashMap::new(),
             inflight: Inflight::default(),
@@ -71,18 +71,41 @@ impl SessionState {
             expiry_interval: 0,
             created_at_ms: crate::message::now_ms(),
             next_pkid: 0,
-            rx,
         }
     }
 
-    /// The delivery channel's receiving end (the owning task selects on it).
+    /// How the router reaches this session; makes the delivery channel if there is none yet.
+    fn handle(&mut self) -> &SubscriberHandle {
+        let (client_id, online, capacity) = (&self.client_id, &self.online, self.channel_capacity);
+        &self
+            .channel
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(capacity);
+                let handle = SubscriberHandle {
+                    client_id: client_id.clone(),
+                    tx,
+                    online: online.clone(),
+                };
+                (handle, rx)
+            })
+            .0
+    }
+
+    /// The delivery channel's receiving end, made if there is none yet.
     pub fn receiver(&mut self) -> &mut mpsc::Receiver<Delivery> {
-        &mut self.rx
+        self.handle();
+        &mut self.channel.as_mut().expect("made above").1
+    }
+
+    /// The delivery channel's receiving end if the session has one (the owning task selects on it;
+    /// without one nothing can arrive).
+    pub fn deliveries(&mut self) -> Option<&mut mpsc::Receiver<Delivery>> {
+        self.channel.as_mut().map(|(_, rx)| rx)
     }
 
     /// Marks a network connection attached or not (shared dispatch prefers online members).
     pub fn set_online(&self, online: bool) {
-        self.handle.online.store(online, Ordering::Relaxed);
+        self.online.store(online, Ordering::Relaxed);
     }
 
     /// Adds or replaces a subscription; `filter` is as received (maybe `$share/g/f`). Returns whether
@@ -100,7 +123,7 @@ impl SessionState {
         };
         let out = broker
             .router
-            .subscribe(&inner, group.as_deref(), self.handle.clone(), sub);
+            .subscribe(&inner, group.as_deref(), self.handle().clone(), sub);
         self.subscriptions.insert(
             filter.to_string(),
             SubRecord {
@@ -114,11 +137,13 @@ impl SessionState {
 
     /// Removes a subscription; false if there was none.
     pub fn unsubscribe(&mut self, broker: &Broker, filter: &str) -> bool {
-        match self.subscriptions.remove(filter) {
-            Some(rec) => broker
-                .router
-                .unsubscribe(&rec.filter, rec.group.as_deref(), &self.handle),
-            None => false,
+        match (self.subscriptions.remove(filter), &self.channel) {
+            (Some(rec), Some((handle, _))) => {
+                broker
+                    .router
+                    .unsubscribe(&rec.filter, rec.group.as_deref(), handle)
+            }
+            _ => false,
         }
     }
 
@@ -199,8 +224,10 @@ impl SessionState {
             .map(|e| e.delivery)
             .collect();
         out.extend(self.mqueue.drain());
-        while let Ok(d) = self.rx.try_recv() {
-            out.push(d);
+        if let Some((_, rx)) = &mut self.channel {
+            while let Ok(d) = rx.try_recv() {
+                out.push(d);
+            }
         }
         out
     }
@@ -208,11 +235,13 @@ impl SessionState {
     /// Ends the session: removes its routes and redispatches undelivered shared-subscription messages
     /// to other group members.
     pub fn terminate(mut self, broker: &Broker) {
-        self.rx.close();
-        for rec in self.subscriptions.values() {
-            broker
-                .router
-                .unsubscribe(&rec.filter, rec.group.as_deref(), &self.handle);
+        if let Some((handle, rx)) = &mut self.channel {
+            rx.close();
+            for rec in self.subscriptions.values() {
+                broker
+                    .router
+                    .unsubscribe(&rec.filter, rec.group.as_deref(), handle);
+            }
         }
         for d in self.drain_pending() {
             if d.shared.is_some() && d.qos != QoS::AtMostOnce {

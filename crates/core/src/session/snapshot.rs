@@ -29,12 +29,14 @@ impl SessionState {
     /// Takes the session off this node: its routes are removed and everything it still owes
     /// (inflight, queue, undelivered channel contents) goes into the snapshot.
     pub fn export(mut self, broker: &Broker) -> SessionSnapshot {
-        for rec in self.subscriptions.values() {
-            broker
-                .router
-                .unsubscribe(&rec.filter, rec.group.as_deref(), &self.handle);
+        if let Some((handle, rx)) = &mut self.channel {
+            for rec in self.subscriptions.values() {
+                broker
+                    .router
+                    .unsubscribe(&rec.filter, rec.group.as_deref(), handle);
+            }
+            rx.close();
         }
-        self.rx.close();
         let inflight = self
             .inflight
             .all_for_resend(Instant::now())
@@ -43,8 +45,10 @@ impl SessionState {
             .collect();
         self.inflight.drain();
         let mut queued = self.mqueue.drain();
-        while let Ok(d) = self.rx.try_recv() {
-            queued.push(d);
+        if let Some((_, rx)) = &mut self.channel {
+            while let Ok(d) = rx.try_recv() {
+                queued.push(d);
+            }
         }
         let mut subscriptions: Vec<(String, SubRecord)> = self.subscriptions.drain().collect();
         subscriptions.sort_by(|a, b| a.0.cmp(&b.0));
