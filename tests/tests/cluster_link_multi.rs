@@ -70,7 +70,7 @@ fn two_nodes(root: &TempDir, name: &str, link: &str) -> Vec<ProcNode> {
     let mut nodes: Vec<ProcNode> = (1..=2)
         .map(|i| {
             let mut n = ProcNode::new(&format!("{name}{i}"), "127.0.0.1", &root.0, &cookie);
-            n.api_port = linkmq_tests::free_port();
+            n.api_port = cluster_support::proc::quiet_port();
             n
         })
         .collect();
@@ -190,4 +190,42 @@ async fn link_2x2_scenario_1_and_5_forward_once_deliver_once_each_ttl_removes_de
         texts(&sb1, 1, Duration::from_secs(5)).await,
         vec!["still".to_string()]
     );
+
+    // A link changed through one node's API applies on every node of the cluster.
+    let (code, body) = link_support::http(
+        a[0].api_port,
+        "POST",
+        "/api/v5/cluster/links",
+        Some(&tokens[0]),
+        Some(&serde_json::json!({"name": "C", "server": "127.0.0.1:1", "topics": ["c/#"]})),
+    );
+    assert_eq!(code, 201, "create on A1: {body}");
+    wait_until("A2 has link C", CONVERGE, || {
+        link_support::http(
+            a[1].api_port,
+            "GET",
+            "/api/v5/cluster/links/link/C",
+            Some(&tokens[1]),
+            None,
+        )
+        .0 == 200
+    });
+    let (code, _) = link_support::http(
+        a[1].api_port,
+        "DELETE",
+        "/api/v5/cluster/links/link/C",
+        Some(&tokens[1]),
+        None,
+    );
+    assert_eq!(code, 204);
+    wait_until("A1 dropped link C", CONVERGE, || {
+        link_support::http(
+            a[0].api_port,
+            "GET",
+            "/api/v5/cluster/links/link/C",
+            Some(&tokens[0]),
+            None,
+        )
+        .0 == 404
+    });
 }

@@ -22,6 +22,8 @@ use tracing::debug;
 
 /// The kind of the replicated commands.
 const KIND: &str = "cluster_link.extrouter";
+/// The kind of the replicated link list (runtime changes made through one node's API).
+const LINKS_KIND: &str = "cluster_link.links";
 /// The key of this node's link figures in its load report.
 pub(crate) const STATS_KEY: &str = "cluster_links";
 
@@ -150,6 +152,41 @@ impl ExtRouter for ClusterExtRouter {
     fn actors(&self, cluster: &str) -> Vec<ActorInfo> {
         self.local.actors(cluster)
     }
+}
+
+/// Sends this node's link list to the other nodes (after a change made through its API).
+pub(crate) fn replicate_links(cluster: &Cluster, manager: &LinkManager) {
+    let list: Vec<Value> = manager
+        .links()
+        .iter()
+        .filter_map(|l| serde_json::to_value(l).ok())
+        .collect();
+    cluster.replicate(LINKS_KIND, Value::Array(list).to_string().into_bytes());
+}
+
+/// Applies the link lists other nodes replicate to this node's manager (persisted like API changes).
+pub(crate) fn follow_links(cluster: &Cluster, manager: &Arc<LinkManager>) {
+    let m = manager.clone();
+    cluster.on_replicated(
+        LINKS_KIND,
+        Arc::new(move |_origin, data| {
+            let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(data) else {
+                return;
+            };
+            let links: Vec<linkmq_config::LinkConfig> = items
+                .iter()
+                .filter_map(|v| linkmq_config::LinkConfig::from_json(v).ok())
+                .collect();
+            let m = m.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = m.replace_all(links).await {
+                        tracing::warn!(error = %e, "replicated cluster links not applied");
+                    }
+                });
+            }
+        }),
+    );
 }
 
 /// This node's figures of every link, for the others: `{name: {status, reason, metrics}}`.

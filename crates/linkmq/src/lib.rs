@@ -72,6 +72,7 @@ impl Node {
                 ext_router::STATS_KEY,
                 Arc::new(move || ext_router::report(&m)),
             );
+            ext_router::follow_links(c, &links);
         }
         node.links = Some(links);
         let link_api = node

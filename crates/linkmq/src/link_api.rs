@@ -23,6 +23,13 @@ pub fn adapter_in(
 struct Adapter(Arc<LinkManager>, Option<Arc<linkmq_cluster::Cluster>>);
 
 impl Adapter {
+    /// Tells the other nodes of the cluster about a change made here.
+    fn changed(&self) {
+        if let Some(c) = &self.1 {
+            crate::ext_router::replicate_links(c, &self.0);
+        }
+    }
+
     /// The link object, with every node's status when in a cluster.
     fn json(&self, l: &LinkConfig) -> Value {
         let mut v = self.0.link_json(l);
@@ -68,6 +75,7 @@ impl LinkApi for Adapter {
     fn create(&self, link: LinkConfig) -> LinkFuture<'_, Result<Value, LinkApiError>> {
         Box::pin(async move {
             let l = self.0.create(link).await.map_err(api_error)?;
+            self.changed();
             Ok(self.0.link_json(&l))
         })
     }
@@ -75,6 +83,7 @@ impl LinkApi for Adapter {
     fn update(&self, link: LinkConfig) -> LinkFuture<'_, Result<Value, LinkApiError>> {
         Box::pin(async move {
             let l = self.0.update(link).await.map_err(api_error)?;
+            self.changed();
             Ok(self.0.link_json(&l))
         })
     }
@@ -82,6 +91,7 @@ impl LinkApi for Adapter {
     fn upsert(&self, link: LinkConfig) -> LinkFuture<'_, Result<(Value, bool), LinkApiError>> {
         Box::pin(async move {
             let (l, created) = self.0.upsert(link).await.map_err(api_error)?;
+            self.changed();
             Ok((self.0.link_json(&l), created))
         })
     }
@@ -92,13 +102,18 @@ impl LinkApi for Adapter {
     ) -> LinkFuture<'_, Result<Vec<Value>, LinkApiError>> {
         Box::pin(async move {
             let ls = self.0.replace_all(links).await.map_err(api_error)?;
+            self.changed();
             Ok(ls.iter().map(|l| self.0.link_json(l)).collect())
         })
     }
 
     fn delete(&self, name: &str) -> LinkFuture<'_, Result<(), LinkApiError>> {
         let name = name.to_string();
-        Box::pin(async move { self.0.delete(&name).await.map_err(api_error) })
+        Box::pin(async move {
+            self.0.delete(&name).await.map_err(api_error)?;
+            self.changed();
+            Ok(())
+        })
     }
 
     fn metrics(&self, name: &str) -> Option<Value> {
