@@ -47,6 +47,20 @@ impl Ca {
         self.sign(p)
     }
 
+    /// A certificate for a cluster node, usable as both server and client (mutual TLS between
+    /// nodes): (certificate PEM, key PEM).
+    pub fn node(&self, cn: &str, sans: &[&str]) -> (String, String) {
+        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+        let mut p = CertificateParams::new(sans).expect("node params");
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.sign(p)
+    }
+
     /// A client certificate with this subject: (certificate PEM, key PEM). `org` adds an O.
     pub fn client(&self, cn: &str, org: Option<&str>) -> (String, String) {
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("client params");

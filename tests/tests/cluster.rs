@@ -267,6 +267,51 @@ async fn membership_autoclean_removes_a_node_down_longer_than_configured() {
     shutdown(nodes).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_over_mutual_tls_and_a_foreign_certificate_is_refused() {
+    let root = TempDir::new("tls");
+    let write = |name: &str, text: &str| {
+        let p = root.0.join(name);
+        std::fs::write(&p, text).expect("write pem");
+        p.display().to_string()
+    };
+    let ca = linkmq_tests::pki::Ca::new("cluster ca");
+    let (cert, key) = ca.node("node", &["127.0.0.1"]);
+    let rpc_tls = |cert: &str, key: &str, ca: &str| {
+        format!(
+            "rpc {{ driver = ssl, certfile = \"{cert}\", keyfile = \"{key}\", cacertfile = \"{ca}\" }}"
+        )
+    };
+    let extra = rpc_tls(
+        &write("node.pem", &cert),
+        &write("node.key", &key),
+        &write("ca.pem", &ca.pem()),
+    );
+    let nodes = cluster_of(&root, 2, &extra).await;
+    let sub = nodes[1].client("tls-sub").await;
+    sub.subscribe("tls/t", QoS::AtLeastOnce).await.unwrap();
+    wait_route(&nodes[0], &nodes[1], "tls/t", None).await;
+    let p = nodes[0].client("tls-pub").await;
+    p.publish("tls/t", "over tls", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    assert_eq!(payload_text(&expect_publish(&sub).await), "over tls");
+    // The right cookie but a certificate of another CA: no way in.
+    let other = linkmq_tests::pki::Ca::new("other ca");
+    let (ocert, okey) = other.node("intruder", &["127.0.0.1"]);
+    let extra = rpc_tls(
+        &write("o.pem", &ocert),
+        &write("o.key", &okey),
+        &write("oca.pem", &other.pem()),
+    );
+    let intruder = TestNode::start("x", &root, &nodes[0].cookie, &extra).await;
+    assert!(intruder.cluster().join(&nodes[0].seed()).await.is_err());
+    assert_eq!(nodes[0].cluster().status().members.len(), 2);
+    let mut all = nodes;
+    all.push(intruder);
+    shutdown(all).await;
+}
+
 // ---- 2. Routing ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -99,6 +99,8 @@ pub struct Cluster {
     pub(crate) app: Arc<raft::state_machine::AppHandlers>,
     /// Providers of the extra figures this node reports to the others.
     extras: RwLock<Vec<(String, StatsExtra)>>,
+    /// Mutual TLS between nodes (`rpc.driver = ssl`).
+    pub(crate) tls: Option<transport::tls::ClusterTls>,
 }
 
 /// Produces one extra figure (JSON text) for the load report; see [`Cluster::set_stats_extra`].
@@ -126,6 +128,10 @@ impl Cluster {
         std::fs::create_dir_all(&dir).map_err(|e| storage_err(e.to_string()))?;
         let db = redb::Database::create(dir.join("raft.redb"))
             .map_err(|e| storage_err(e.to_string()))?;
+        let tls = match &opts.tls {
+            Some(f) => Some(transport::tls::ClusterTls::load(f).map_err(ClusterError::Op)?),
+            None => None,
+        };
         let listener = transport::server::bind(&opts).await?;
         let port = listener
             .local_addr()
@@ -162,6 +168,7 @@ impl Cluster {
             admit_op: tokio::sync::Mutex::new(()),
             app: Arc::default(),
             extras: RwLock::new(Vec::new()),
+            tls,
             opts,
         });
         info!(node = %cluster.me.name, addr = %cluster.me.addr, "cluster transport listening");

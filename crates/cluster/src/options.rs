@@ -110,6 +110,8 @@ pub struct ClusterOptions {
     pub timers: ClusterTimers,
     /// `cluster.autoclean`: the leader removes a member that has been unreachable this long.
     pub autoclean: Option<Duration>,
+    /// `rpc.driver = ssl`: mutual TLS between nodes with these files.
+    pub tls: Option<crate::transport::tls::TlsFiles>,
 }
 
 impl ClusterOptions {
@@ -145,6 +147,7 @@ impl ClusterOptions {
             discovery,
             timers,
             autoclean: cfg.cluster.autoclean,
+            tls: tls_files(rpc),
         }
     }
 
@@ -152,6 +155,20 @@ impl ClusterOptions {
     pub fn host(&self) -> &str {
         host_of(&self.node_name)
     }
+}
+
+/// `rpc.driver = ssl` with `rpc.certfile`, `rpc.keyfile`, `rpc.cacertfile`.
+fn tls_files(rpc: Option<&serde_json::Value>) -> Option<crate::transport::tls::TlsFiles> {
+    let rpc = rpc?;
+    if rpc.get("driver").and_then(|v| v.as_str()) != Some("ssl") {
+        return None;
+    }
+    let path = |k: &str| PathBuf::from(rpc.get(k).and_then(|v| v.as_str()).unwrap_or_default());
+    Some(crate::transport::tls::TlsFiles {
+        certfile: path("certfile"),
+        keyfile: path("keyfile"),
+        cacertfile: path("cacertfile"),
+    })
 }
 
 /// (`host`, `port`) of `name@host[:port]`.

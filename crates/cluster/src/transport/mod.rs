@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod peer;
 pub mod server;
+pub mod tls;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::tls::{BoxRead, BoxWrite};
 use super::{Frame, FrameReader, FrameWriter, Push, Request, Response, auth, feed, recv, send};
 use crate::Cluster;
 use crate::raft::types::{ClusterNode, NodeId, node_id};
@@ -214,16 +215,26 @@ impl PeerLink {
 pub(crate) async fn dial(
     cluster: &Cluster,
     addr: &str,
-) -> std::io::Result<(
-    FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
-    String,
-)> {
+) -> std::io::Result<(FrameReader<BoxRead>, FrameWriter<BoxWrite>, String)> {
     let sock = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     let _ = sock.set_nodelay(true);
-    let (r, w) = sock.into_split();
+    let (r, w): (BoxRead, BoxWrite) = match &cluster.tls {
+        Some(tls) => {
+            let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            tokio::time::timeout(Duration::from_secs(5), tls.connect(host, sock))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??
+        }
+        None => {
+            let (r, w) = sock.into_split();
+            (Box::new(r), Box::new(w))
+        }
+    };
     let (mut r, mut w) = super::framed(r, w);
     let my_nonce = auth::nonce();
     send(
@@ -320,8 +331,8 @@ async fn session(
     cluster: &Arc<Cluster>,
     link: &Arc<PeerLink>,
     requests: &mut RequestRx,
-    mut r: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    mut w: FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
+    mut r: FrameReader<BoxRead>,
+    mut w: FrameWriter<BoxWrite>,
 ) -> String {
     let mut pending: Pending = HashMap::new();
     let (routes, clients) = cluster
@@ -414,7 +425,7 @@ async fn session(
 async fn flush_outgoing(
     cluster: &Cluster,
     link: &PeerLink,
-    w: &mut FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
+    w: &mut FrameWriter<BoxWrite>,
 ) -> std::io::Result<()> {
     let stash = cluster
         .local

@@ -58,7 +58,17 @@ pub(crate) async fn run(cluster: Arc<Cluster>, listener: TcpListener) {
 
 async fn connection(cluster: Arc<Cluster>, sock: TcpStream) -> std::io::Result<()> {
     let _ = sock.set_nodelay(true);
-    let (r, w) = sock.into_split();
+    let (r, w): (super::tls::BoxRead, super::tls::BoxWrite) = match &cluster.tls {
+        Some(tls) => tokio::time::timeout(Duration::from_secs(5), tls.accept(sock))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??,
+        None => {
+            let (r, w) = sock.into_split();
+            (Box::new(r), Box::new(w))
+        }
+    };
     let (mut r, mut w) = super::framed(r, w);
     let step = Duration::from_secs(5);
     let denied = |m: &str| std::io::Error::new(std::io::ErrorKind::PermissionDenied, m.to_string());
