@@ -76,10 +76,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let linkmq = target.join("release/linkmq");
     let gen_bin = target.join("release/linkmq-bench");
     let nofile = raise_nofile_limit();
-    if nofile < 20_500 {
+    if nofile < 10_500 {
         eprintln!(
-            "warning: open-files limit is {nofile}; the 10,000-connection scenario needs about 20,500 \
-             (raise it with `ulimit -n 65536` as root)"
+            "warning: open-files limit is {nofile}; the 10,000-connection scenario needs about 10,500 \
+             per process (raise it with `ulimit -n 65536` as root)"
         );
     }
     let work = target.join("bench");
