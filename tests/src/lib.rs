@@ -120,6 +120,40 @@ pub fn init_tracing() {
     }
 }
 
+/// The `linkmq` binary, built first (once per test process) with `cargo build -p linkmq` into this
+/// test run's target directory and profile: cargo builds a package's binaries only for that
+/// package's own integration tests, and these tests live in another package. A no-op when up to date.
+pub fn built_linkmq_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = linkmq_bin();
+            // <target>/<profile dir>/linkmq
+            let profile_dir = bin.parent().expect("profile dir");
+            let target_dir = profile_dir.parent().expect("target dir");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_string(),
+                Some(other) => other.to_string(),
+            };
+            let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "linkmq", "--bin", "linkmq"])
+                .args(["--profile", &profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(workspace)
+                .stdin(Stdio::null())
+                .status()
+                .expect("run cargo build -p linkmq");
+            assert!(status.success(), "cargo build -p linkmq failed: {status}");
+            assert!(bin.exists(), "{} missing after cargo build", bin.display());
+            bin
+        })
+        .clone()
+}
+
 /// Path of the `linkmq` binary built by cargo for this test run.
 pub fn linkmq_bin() -> PathBuf {
     let mut p = std::env::current_exe().expect("test exe path");
@@ -158,7 +192,7 @@ impl BrokerProcess {
             dir.join("data").display()
         );
         std::fs::write(&conf, text).expect("write config");
-        let child = Command::new(linkmq_bin())
+        let child = Command::new(built_linkmq_bin())
             .args(["start", "-c"])
             .arg(&conf)
             .stdin(Stdio::null())

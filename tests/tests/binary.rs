@@ -7,45 +7,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use linkmq_client::{Client, ClientError, ConnectOptions, Event, RawConnection};
 use linkmq_codec::{Packet, Protocol, Publish, QoS, ReasonCode};
-use linkmq_tests::{BrokerProcess, expect_publish, free_port, linkmq_bin};
+use linkmq_tests::{BrokerProcess, expect_publish, free_port};
 
-/// Builds the binary once per test process (up to date: cargo says so in well under a second).
+/// The `linkmq` binary, built once per test process.
 fn bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin = linkmq_bin();
-            // <target>/<profile dir>/linkmq
-            let profile_dir = bin.parent().expect("profile dir");
-            let target_dir = profile_dir.parent().expect("target dir");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => "dev".to_string(),
-                Some(other) => other.to_string(),
-                None => "dev".to_string(),
-            };
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("workspace root");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "linkmq", "--bin", "linkmq"])
-                .args(["--profile", &profile])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(workspace)
-                .stdin(Stdio::null())
-                .status()
-                .expect("run cargo build -p linkmq");
-            assert!(status.success(), "cargo build -p linkmq failed: {status}");
-            assert!(bin.exists(), "{} missing after cargo build", bin.display());
-            bin
-        })
-        .clone()
+    linkmq_tests::built_linkmq_bin()
 }
 
 /// Runs `linkmq ARGS` to completion (for `check-config`).

@@ -3,45 +3,18 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use linkmq_client::{Client, ConnectOptions, Event, QoS, ReasonCode};
-use linkmq_tests::linkmq_bin;
 
 /// Short protocol timers for tests (see `linkmq_cluster_link::TIMERS_ENV`).
 pub const TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=300ms,handshake=2s";
 
-/// Builds the binary once per test process (a no-op when up to date).
+/// The `linkmq` binary, built once per test process.
 pub fn bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin = linkmq_bin();
-            let profile_dir = bin.parent().expect("profile dir");
-            let target_dir = profile_dir.parent().expect("target dir");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev".to_string(),
-                Some(other) => other.to_string(),
-            };
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("workspace root");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "linkmq", "--bin", "linkmq"])
-                .args(["--profile", &profile])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(workspace)
-                .stdin(Stdio::null())
-                .status()
-                .expect("run cargo build -p linkmq");
-            assert!(status.success(), "cargo build -p linkmq failed: {status}");
-            bin
-        })
-        .clone()
+    linkmq_tests::built_linkmq_bin()
 }
 
 /// A free loopback port below the ephemeral range (20000–32767), so that no outgoing connection can
