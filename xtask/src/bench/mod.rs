@@ -1,0 +1,229 @@
+//! `cargo xtask bench`: the standard `linkmq-bench` scenarios against linkmq and Mosquitto, interleaved
+//! in one run, each broker started fresh for every run, medians over the repetitions, one table of
+//! linkmq / Mosquitto ratios. Loopback only; every run is bounded in count and in time.
+
+mod brokers;
+mod table;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::{cargo, workspace_root};
+use brokers::{
+    Broker, ensure_mosquitto, free_port, start_linkmq, start_mosquitto, stop, wait_listening,
+};
+use table::{brief, render_table, save_results};
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Each scenario once per broker, a tenth of the counts (about 2 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions per scenario and broker (default 3, or 1 with --quick).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Only these scenarios (comma separated; `linkmq-bench scenario --list` names them).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only linkmq (no Mosquitto, no ratios).
+    #[arg(long)]
+    linkmq_only: bool,
+    /// Write the table into benches/RESULTS.md (between its bench markers).
+    #[arg(long)]
+    save: bool,
+    /// Skip `cargo build --release` (use the binaries already built).
+    #[arg(long)]
+    no_build: bool,
+}
+
+/// The settings both brokers get alike: outbound window 32, session queue 1000.
+const MAX_INFLIGHT: u32 = 32;
+const MAX_QUEUED: u32 = 1000;
+/// How long one generator run may take before it is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let mosquitto = if args.linkmq_only {
+        None
+    } else {
+        Some(ensure_mosquitto()?)
+    };
+    if !args.no_build {
+        cargo(&["build", "--release", "-p", "linkmq", "-p", "linkmq-bench"])?;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let linkmq = target.join("release/linkmq");
+    let gen_bin = target.join("release/linkmq-bench");
+    let nofile = raise_nofile_limit();
+    if nofile < 10_500 {
+        eprintln!(
+            "warning: open-files limit is {nofile}; the 10,000-connection scenario needs about 10,500 \
+             per process (raise it with `ulimit -n 65536` as root)"
+        );
+    }
+    let work = target.join("bench");
+    fs::create_dir_all(&work)?;
+
+    let listed = Command::new(&gen_bin)
+        .args(["scenario", "--list"])
+        .output()
+        .context("linkmq-bench scenario --list")?;
+    let scenarios: Vec<(String, String)> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, d)| (n.to_string(), d.to_string()))
+        .filter(|(n, _)| args.only.is_empty() || args.only.contains(n))
+        .collect();
+    if scenarios.is_empty() {
+        bail!("no scenario selected (known: see `linkmq-bench scenario --list`)");
+    }
+    let mut brokers = vec![Broker::Linkmq];
+    if mosquitto.is_some() {
+        brokers.push(Broker::Mosquitto);
+    }
+
+    let started = Instant::now();
+    let mut results: BTreeMap<(String, Broker), Vec<Value>> = BTreeMap::new();
+    for (name, _) in &scenarios {
+        for rep in 0..reps {
+            // Alternate which broker goes first, so a drift of the machine hits both alike.
+            let mut order = brokers.clone();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for broker in order {
+                let port = free_port()?;
+                let tag = format!("{name}-{}-{rep}", broker.name());
+                let mut child = match broker {
+                    Broker::Linkmq => start_linkmq(&linkmq, &work, &tag, port)?,
+                    Broker::Mosquitto => {
+                        start_mosquitto(mosquitto.as_deref().expect("checked"), &work, &tag, port)?
+                    }
+                };
+                let outcome = wait_listening(port, &mut child).and_then(|()| {
+                    run_generator(&gen_bin, name, args.quick, port, child.id(), &work, &tag)
+                });
+                stop(&mut child);
+                let summary =
+                    outcome.with_context(|| format!("{tag} (logs in {})", work.display()))?;
+                eprintln!(
+                    "  {:<18} {:<9} rep {} {}",
+                    name,
+                    broker.name(),
+                    rep + 1,
+                    brief(&summary)
+                );
+                results
+                    .entry((name.clone(), broker))
+                    .or_default()
+                    .push(summary);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let table = render_table(&scenarios, &results, reps, mosquitto.is_some());
+    println!("\n{table}");
+    eprintln!("bench finished in {:.0}s", elapsed.as_secs_f64());
+    let raw: Vec<Value> = results
+        .iter()
+        .flat_map(|((n, b), runs)| {
+            runs.iter().map(move |r| {
+                let mut r = r.clone();
+                r["scenario"] = n.as_str().into();
+                r["broker"] = b.name().into();
+                r
+            })
+        })
+        .collect();
+    fs::write(
+        work.join("results.json"),
+        serde_json::to_string_pretty(&raw)?,
+    )?;
+    fs::write(work.join("results.md"), &table)?;
+    if args.save {
+        save_results(&root, &table, args.quick, reps)?;
+    }
+    Ok(())
+}
+
+/// Raises the soft open-files limit to the hard one (and the hard one to 65,536 when allowed);
+/// brokers and the generator inherit it. Returns the soft limit now in force.
+fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_max < 65_536 {
+            let want = libc::rlimit {
+                rlim_cur: 65_536,
+                rlim_max: 65_536,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return 65_536;
+            }
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+fn run_generator(
+    bin: &Path,
+    scenario: &str,
+    quick: bool,
+    port: u16,
+    pid: u32,
+    work: &Path,
+    tag: &str,
+) -> anyhow::Result<Value> {
+    let json = work.join(format!("{tag}.json"));
+    let _ = fs::remove_file(&json);
+    let mut cmd = Command::new(bin);
+    cmd.args(["scenario", scenario, "-p"])
+        .arg(port.to_string())
+        .arg("--broker-pid")
+        .arg(pid.to_string())
+        .arg("--quiet")
+        .arg("--json")
+        .arg(&json)
+        .stdin(Stdio::null());
+    if quick {
+        cmd.arg("--quick");
+    }
+    let mut child = cmd.spawn().context("start linkmq-bench")?;
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("linkmq-bench {scenario} did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        bail!("linkmq-bench {scenario} failed: {status}");
+    }
+    let text = fs::read_to_string(&json).with_context(|| format!("read {}", json.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
