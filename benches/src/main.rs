@@ -9,6 +9,7 @@
 //! The generator is meant to cost far less CPU than the broker it measures: one thread by default,
 //! PUBLISH packets built from a template into batched writes, deliveries parsed without allocating.
 
+mod multi;
 mod procfs;
 mod run;
 mod scenario;
@@ -21,15 +22,23 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
+use linkmq_client::{TlsOptions, Transport};
 use linkmq_codec::{Protocol, QoS};
 
 use run::{IdlePlan, Pacing, Plan, PubPlan, SubPlan};
 use wire::Target;
 
+/// The note on transports every `--help` ends with.
+const TRANSPORTS: &str = "Transports: plain TCP by default; --tls (TLS, verified against --cacert \
+    FILE or --insecure; --certfile/--keyfile for mutual TLS); --ws (WebSocket on --ws-path, default \
+    /mqtt, subprotocol mqtt, one binary message per write batch); both for WebSocket over TLS. The \
+    default port follows: 1883, 8883, 8083, 8084.";
+
 #[derive(Parser)]
 #[command(
     name = "linkmq-bench",
     about = "MQTT load generator (emqtt-bench style flags)",
+    after_help = TRANSPORTS,
     disable_help_flag = true,
     disable_version_flag = true
 )]
@@ -43,7 +52,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Open `-c` connections and keep them idle.
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = TRANSPORTS)]
     Conn {
         #[command(flatten)]
         common: Common,
@@ -52,7 +61,7 @@ enum Cmd {
         hold: f64,
     },
     /// Publish from `-c` clients.
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = TRANSPORTS)]
     Pub {
         #[command(flatten)]
         common: Common,
@@ -80,7 +89,7 @@ enum Cmd {
         retain: bool,
     },
     /// Subscribe `-c` clients and measure what arrives.
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = TRANSPORTS)]
     Sub {
         #[command(flatten)]
         common: Common,
@@ -94,7 +103,7 @@ enum Cmd {
         limit: u64,
     },
     /// Run a standard scenario (`--list` shows them).
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = TRANSPORTS)]
     Scenario {
         /// Scenario name.
         name: Option<String>,
@@ -114,8 +123,9 @@ struct Common {
     /// Broker host.
     #[arg(short = 'h', long, default_value = "127.0.0.1")]
     host: String,
-    #[arg(short = 'p', long, default_value_t = 1883)]
-    port: u16,
+    /// Broker port [default: 1883, --tls 8883, --ws 8083, --tls --ws 8084].
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
     /// Clients.
     #[arg(short = 'c', long = "count", default_value_t = 1)]
     count: usize,
@@ -143,18 +153,38 @@ struct Common {
     /// Local addresses to connect from, round robin (e.g. 127.0.0.1,127.0.0.2 for more ports).
     #[arg(long = "ifaddr", value_delimiter = ',')]
     ifaddr: Vec<IpAddr>,
-    /// MQTT over TLS.
-    #[arg(long)]
+    /// MQTT over TLS (with --ws: WebSocket over TLS). Needs --cacert or --insecure.
+    #[arg(short = 'S', long, alias = "ssl")]
     tls: bool,
-    /// MQTT over WebSocket.
+    /// CA certificates (PEM) the broker's certificate is verified against.
+    #[arg(long, alias = "cacertfile", value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mutual TLS; needs --keyfile.
+    #[arg(long, value_name = "FILE")]
+    certfile: Option<PathBuf>,
+    /// Private key (PEM) of --certfile.
+    #[arg(long, value_name = "FILE")]
+    keyfile: Option<PathBuf>,
+    /// Accept any broker certificate (no verification).
+    #[arg(long)]
+    insecure: bool,
+    /// MQTT over WebSocket (subprotocol `mqtt`, one binary message per write batch).
     #[arg(long)]
     ws: bool,
+    /// HTTP path of the broker's WebSocket endpoint.
+    #[arg(long, default_value = "/mqtt", value_name = "PATH")]
+    ws_path: String,
     /// Bound on the run in seconds.
     #[arg(long, default_value_t = 60.0)]
     duration: f64,
-    /// Broker process id: adds its CPU per message and memory to the summary.
+    /// Broker process ids (comma separated): adds their CPU per message and memory, summed, to
+    /// the summary.
+    #[arg(long, value_delimiter = ',')]
+    broker_pid: Vec<u32>,
+    /// Subscribers connect to this port of the same host instead of -p (another node of a cluster,
+    /// a linked cluster, a bridged broker); a warm-up message must reach them before the measured phase.
     #[arg(long)]
-    broker_pid: Option<u32>,
+    sub_port: Option<u16>,
     /// Write the JSON summary here instead of stdout.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -167,17 +197,59 @@ struct Common {
 }
 
 impl Common {
-    fn plan(&self, name: &str) -> anyhow::Result<Plan> {
-        if self.tls || self.ws {
-            bail!("--tls and --ws are not supported by this build of linkmq-bench yet");
+    /// The transport the flags describe; the TLS configuration is built (files read) once here.
+    fn transport(&self) -> anyhow::Result<Transport> {
+        if !self.tls && (self.cacert.is_some() || self.certfile.is_some() || self.insecure) {
+            bail!("--cacert, --certfile and --insecure need --tls");
         }
+        if !self.ws && self.ws_path != "/mqtt" {
+            bail!("--ws-path needs --ws");
+        }
+        let path = self.ws_path.clone();
+        if !self.tls {
+            return Ok(if self.ws {
+                Transport::Ws { path }
+            } else {
+                Transport::Tcp
+            });
+        }
+        let mut tls = match (&self.cacert, self.insecure) {
+            (Some(_), true) => bail!("--cacert and --insecure: choose one"),
+            (None, false) => {
+                bail!("--tls needs --cacert FILE to verify the broker (or --insecure)")
+            }
+            (Some(ca), false) => TlsOptions::new().ca_file(ca),
+            (None, true) => TlsOptions::insecure(),
+        };
+        match (&self.certfile, &self.keyfile) {
+            (Some(c), Some(k)) => tls = tls.client_cert_files(c, k),
+            (None, None) => {}
+            _ => bail!("--certfile and --keyfile go together"),
+        }
+        let config = tls.client_config().context("TLS setup")?;
+        let tls = TlsOptions::new().rustls_config(config);
+        Ok(if self.ws {
+            Transport::Wss { tls, path }
+        } else {
+            Transport::Tls(tls)
+        })
+    }
+
+    fn plan(&self, name: &str) -> anyhow::Result<Plan> {
+        let transport = self.transport()?;
+        let port = self.port.unwrap_or(match (self.tls, self.ws) {
+            (false, false) => 1883,
+            (true, false) => 8883,
+            (false, true) => 8083,
+            (true, true) => 8084,
+        });
         let protocol = match self.version {
             3 => Protocol::V31,
             4 => Protocol::V311,
             5 => Protocol::V5,
             v => bail!("-V {v}: expected 3, 4 or 5"),
         };
-        let addr: SocketAddr = (self.host.as_str(), self.port)
+        let addr: SocketAddr = (self.host.as_str(), port)
             .to_socket_addrs()
             .with_context(|| format!("resolve {}", self.host))?
             .next()
@@ -193,6 +265,12 @@ impl Common {
             name: name.into(),
             target: Target {
                 addr,
+                authority: if self.host.contains(':') {
+                    format!("[{}]:{port}", self.host)
+                } else {
+                    format!("{}:{port}", self.host)
+                },
+                transport,
                 protocol,
                 keep_alive: self.keepalive,
                 username: self.username.clone(),
@@ -209,7 +287,8 @@ impl Common {
             conn_concurrency: self.concurrency,
             duration: Duration::from_secs_f64(self.duration),
             drain: Duration::from_secs(2),
-            broker_pid: self.broker_pid,
+            sub_target: None,
+            broker_pids: self.broker_pid.clone(),
             quiet: self.quiet,
         })
     }
@@ -222,7 +301,7 @@ fn qos(q: u8) -> anyhow::Result<QoS> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     procfs::raise_nofile_limit();
-    let (plan, common) = match cli.command {
+    let (mut plan, common) = match cli.command {
         Cmd::Conn { common, hold } => {
             let mut plan = common.plan("conn")?;
             plan.idle = Some(IdlePlan {
@@ -294,6 +373,9 @@ fn main() -> anyhow::Result<()> {
             (plan, common)
         }
     };
+    if let Some(port) = common.sub_port {
+        plan.sub_target = Some(multi::on_port(&plan.target, port));
+    }
     let rt = if common.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use linkmq_codec::QoS;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -179,6 +179,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
             c.subscribe(&[sp.filter.replace("%i", &i.to_string())], sp.qos)
                 .await?;
             tasks.push(tokio::spawn(subscriber(c, shared.clone())));
+        }
+        if !plan.quiet {
+            eprintln!("{} subscribers subscribed", sp.count);
         }
     }
     let mut publishers = Vec::new();
@@ -430,7 +433,7 @@ async fn subscriber(mut c: Conn, shared: Arc<Shared>) {
             }
         }
         if !acks.is_empty() {
-            if c.stream.write_all(&acks).await.is_err() {
+            if c.write_all(&acks).await.is_err() {
                 stats.disconnected.fetch_add(1, Relaxed);
                 return;
             }
@@ -519,7 +522,7 @@ async fn publisher(
                 );
                 seq += 1;
             }
-            if c.stream.write_all(&wbuf).await.is_err() {
+            if c.write_all(&wbuf).await.is_err() {
                 stats.disconnected.fetch_add(1, Relaxed);
                 return None;
             }
@@ -549,7 +552,7 @@ async fn publisher(
                 inflight = inflight.saturating_sub(acked);
                 stats.acked.fetch_add(acked as u64, Relaxed);
                 if !wbuf.is_empty() {
-                    if c.stream.write_all(&wbuf).await.is_err() {
+                    if c.write_all(&wbuf).await.is_err() {
                         return None;
                     }
                     wbuf.clear();
@@ -572,7 +575,7 @@ async fn publisher(
         inflight = inflight.saturating_sub(acked);
         stats.acked.fetch_add(acked as u64, Relaxed);
         if !wbuf.is_empty() {
-            if c.stream.write_all(&wbuf).await.is_err() {
+            if c.write_all(&wbuf).await.is_err() {
                 return None;
             }
             wbuf.clear();

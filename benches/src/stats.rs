@@ -112,7 +112,7 @@ impl Snapshot {
             .counts
             .iter()
             .enumerate()
-            .map(|(i, c)| *c as f64 * (bucket_low(i) + bucket_low(i + 1)) as f64 / 2.0)
+            .map(|(i, c)| *c as f64 * (bucket_low(i) as f64 + bucket_low(i + 1) as f64) / 2.0)
             .sum();
         sum / total as f64
     }

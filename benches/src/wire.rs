@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use linkmq_client::{Stream, Transport};
 use linkmq_codec::{
     Connect, Packet, Properties, Protocol, QoS, SubOptions, Subscribe, SubscribeFilter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 /// Bytes at the start of every payload: send time (ns since the Unix epoch), publisher index, sequence.
 pub const STAMP_LEN: usize = 16;
@@ -21,6 +22,10 @@ pub const STAMP_LEN: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// "host:port" as given: the TLS server name and the WebSocket `Host`.
+    pub authority: String,
+    /// TCP, TLS, WebSocket or WebSocket over TLS (TLS configuration prepared once).
+    pub transport: Transport,
     pub protocol: Protocol,
     pub keep_alive: u16,
     pub username: Option<String>,
@@ -30,9 +35,10 @@ pub struct Target {
     pub clean_start: bool,
 }
 
-/// An established MQTT connection (CONNACK received).
+/// An established MQTT connection (CONNACK received). Over WebSocket each write is one binary
+/// message, so a batch of packets costs one frame.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub rbuf: BytesMut,
     pub protocol: Protocol,
 }
@@ -69,11 +75,22 @@ async fn connect_inner(target: &Target, client_id: &str, index: usize) -> anyhow
             .bind(SocketAddr::new(ip, 0))
             .with_context(|| format!("bind {ip}"))?;
     }
-    let stream = socket
+    let tcp = socket
         .connect(target.addr)
         .await
         .with_context(|| format!("connect {}", target.addr))?;
-    stream.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    let stream = target
+        .transport
+        .establish(&target.authority, tcp)
+        .await
+        .with_context(|| {
+            format!(
+                "{} handshake with {}",
+                transport_name(&target.transport),
+                target.addr
+            )
+        })?;
     let mut conn = Conn {
         stream,
         rbuf: BytesMut::with_capacity(16 * 1024),
@@ -108,13 +125,30 @@ async fn connect_inner(target: &Target, client_id: &str, index: usize) -> anyhow
     Ok(conn)
 }
 
+/// "tcp", "tls", "ws" or "wss".
+pub fn transport_name(t: &Transport) -> &'static str {
+    match t {
+        Transport::Tcp => "tcp",
+        Transport::Tls(_) => "tls",
+        Transport::Ws { .. } => "ws",
+        Transport::Wss { .. } => "wss",
+    }
+}
+
 impl Conn {
     /// Encodes and writes one packet (setup path only).
     pub async fn send_packet(&mut self, packet: &Packet) -> anyhow::Result<()> {
         let mut out = BytesMut::new();
         linkmq_codec::encode(packet, self.protocol, &mut out)?;
-        self.stream.write_all(&out).await?;
+        self.write_all(&out).await?;
         Ok(())
+    }
+
+    /// Writes a batch of packets and flushes it (a no-op on TCP; on WebSocket it sends the one
+    /// binary message the batch became, on TLS the last record).
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     /// Reads one whole packet: (first byte, body).

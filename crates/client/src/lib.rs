@@ -24,7 +24,7 @@ pub use client::{Client, Event, PublishAck};
 pub use error::ClientError;
 pub use options::{ConnectOptions, MAX_PACKET_SIZE_LIMIT};
 pub use raw::RawConnection;
-pub use transport::{Pem, Sni, TlsOptions, TlsVersion, Transport};
+pub use transport::{Io, Pem, Sni, Stream, TlsOptions, TlsVersion, Transport};
 
 /// The codec this client speaks through, for tests that build or parse packets themselves.
 pub use linkmq_codec as codec;

@@ -342,11 +342,12 @@ impl ServerCertVerifier for AcceptAnyServerCert {
 }
 
 /// Any byte stream the client can run on.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// An open connection to the server, before MQTT.
-pub(crate) enum Stream {
+/// An open connection to the server, before MQTT: a byte stream whatever the transport (the load
+/// generator writes its batches straight into it).
+pub enum Stream {
     Tcp(TcpStream),
     Other(Box<dyn Io>),
 }
@@ -355,17 +356,25 @@ pub(crate) enum Stream {
 pub(crate) async fn open(addr: &str, transport: &Transport) -> Result<Stream, ClientError> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    match transport {
-        Transport::Tcp => Ok(Stream::Tcp(tcp)),
-        Transport::Tls(tls) => Ok(Stream::Other(Box::new(tls_connect(addr, tls, tcp).await?))),
-        Transport::Ws { path } => Ok(Stream::Other(Box::new(
-            ws_connect("ws", addr, path, tcp).await?,
-        ))),
-        Transport::Wss { tls, path } => {
-            let s = tls_connect(addr, tls, tcp).await?;
-            Ok(Stream::Other(Box::new(
-                ws_connect("wss", addr, path, s).await?,
-            )))
+    transport.establish(addr, tcp).await
+}
+
+impl Transport {
+    /// Runs this transport's handshakes (TLS, WebSocket upgrade) over a connected TCP stream;
+    /// `addr` ("host:port") gives the TLS server name and the WebSocket `Host`.
+    pub async fn establish(&self, addr: &str, tcp: TcpStream) -> Result<Stream, ClientError> {
+        match self {
+            Transport::Tcp => Ok(Stream::Tcp(tcp)),
+            Transport::Tls(tls) => Ok(Stream::Other(Box::new(tls_connect(addr, tls, tcp).await?))),
+            Transport::Ws { path } => Ok(Stream::Other(Box::new(
+                ws_connect("ws", addr, path, tcp).await?,
+            ))),
+            Transport::Wss { tls, path } => {
+                let s = tls_connect(addr, tls, tcp).await?;
+                Ok(Stream::Other(Box::new(
+                    ws_connect("wss", addr, path, s).await?,
+                )))
+            }
         }
     }
 }
