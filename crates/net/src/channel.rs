@@ -46,7 +46,8 @@ pub(crate) struct Channel {
     pub client_id: ClientId,
     pub conn_id: u64,
     pub ctl_rx: mpsc::Receiver<Control>,
-    pub will: Option<LastWill>,
+    /// Boxed: most clients have no will, and the will's properties are large.
+    pub will: Option<Box<LastWill>>,
     pub keep_alive: u16,
     /// Client → server topic aliases.
     pub aliases_in: HashMap<u16, Arc<str>>,
@@ -82,7 +83,7 @@ impl Channel {
             client_id,
             conn_id,
             ctl_rx,
-            will: connect.will.clone(),
+            will: connect.will.clone().map(Box::new),
             keep_alive,
             aliases_in: HashMap::new(),
             aliases_out: HashMap::new(),
@@ -205,8 +206,9 @@ impl Channel {
                     }
                 }
             }
-            if conn.rbuf.is_empty() && conn.rbuf.capacity() > 0 {
-                // Every packet handled: an idle connection keeps no read buffer.
+            if conn.rbuf.is_empty() {
+                // Every packet handled: an idle connection keeps no read buffer. Even with no room
+                // left, an empty buffer may still share the allocation of the packets split from it.
                 conn.rbuf = bytes::BytesMut::new();
             }
             self.pump(conn);
@@ -409,6 +411,7 @@ impl Channel {
         if !self.may_publish_will(&w.topic, w.qos, w.retain) {
             return;
         }
+        let w = *w;
         let mut props = w.properties;
         props.will_delay_interval = None;
         let msg = Message::new(
