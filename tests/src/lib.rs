@@ -164,12 +164,30 @@ pub fn linkmq_bin() -> PathBuf {
     p.join(format!("linkmq{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// A free TCP port on loopback (bind-and-release; fine for tests that start one process at a time).
+/// A free TCP port on loopback for a process the test starts (which binds it itself).
+///
+/// Ports come from 20000..32000, below the kernel's ephemeral range (32768..60999 by default), so
+/// no outgoing connection and no `bind(0)` elsewhere can take one between this call and the
+/// child's bind. Each test process walks the range from its own offset (from its pid) and never
+/// hands out a port twice, and a port is only handed out when it can be bound right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(211) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port on 127.0.0.1 in {LOW}..{}", LOW + SPAN)
 }
 
 /// A `linkmq start` child process; killed on drop.

@@ -119,7 +119,7 @@ async fn membership_static_seeds_form_the_cluster_without_an_operator() {
     let cookie = "static-cookie";
     let mut ports = Vec::new();
     for _ in 0..3 {
-        ports.push(cluster_support::proc::quiet_port());
+        ports.push(linkmq_tests::free_port());
     }
     let seeds: Vec<String> = ports
         .iter()

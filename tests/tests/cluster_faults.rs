@@ -114,7 +114,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     let mut nodes: Vec<ProcNode> = (1..=3)
         .map(|i| ProcNode::new(&format!("n{i}"), "127.0.0.1", &root.0, &cookie))
         .collect();
-    nodes[0].api_port = cluster_support::proc::quiet_port();
+    nodes[0].api_port = linkmq_tests::free_port();
     for n in &mut nodes {
         n.start();
     }

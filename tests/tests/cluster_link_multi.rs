@@ -70,7 +70,7 @@ fn two_nodes(root: &TempDir, name: &str, link: &str) -> Vec<ProcNode> {
     let mut nodes: Vec<ProcNode> = (1..=2)
         .map(|i| {
             let mut n = ProcNode::new(&format!("{name}{i}"), "127.0.0.1", &root.0, &cookie);
-            n.api_port = cluster_support::proc::quiet_port();
+            n.api_port = linkmq_tests::free_port();
             n
         })
         .collect();

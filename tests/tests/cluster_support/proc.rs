@@ -13,17 +13,6 @@ pub fn bin() -> PathBuf {
     linkmq_tests::built_linkmq_bin()
 }
 
-/// A free loopback port below the ephemeral range (32768-60999 by default), so that outgoing
-/// connections of the nodes already started cannot take it before its node binds it.
-pub fn quiet_port() -> u16 {
-    loop {
-        let p = 20_000 + (super::rand_u64() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
 /// One `linkmq` process of a test cluster.
 pub struct ProcNode {
     /// `name@host`.
@@ -46,7 +35,13 @@ impl ProcNode {
     /// A node `short@host` with its files under `root/short`; not started yet.
     pub fn new(short: &str, host: &str, root: &Path, cookie: &str) -> ProcNode {
         let local = host == "127.0.0.1";
-        let port = |default: u16| if local { quiet_port() } else { default };
+        let port = |default: u16| {
+            if local {
+                linkmq_tests::free_port()
+            } else {
+                default
+            }
+        };
         ProcNode {
             name: format!("{short}@{host}"),
             host: host.to_string(),

@@ -17,25 +17,7 @@ pub fn bin() -> PathBuf {
     linkmq_tests::built_linkmq_bin()
 }
 
-/// A free loopback port below the ephemeral range (20000–32767), so that no outgoing connection can
-/// take it between now and the moment a process binds it; distinct within this test process.
-pub fn port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 1_200) * 10;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let candidate = (base + n % 12_000) as u16;
-        let candidate = if candidate > 32_000 {
-            candidate - 12_000
-        } else {
-            candidate
-        };
-        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
-            return candidate;
-        }
-    }
-}
+pub use linkmq_tests::free_port as port;
 
 /// One link entry of `cluster.links`.
 pub fn link(name: &str, port: u16, topics: &[&str]) -> String {
