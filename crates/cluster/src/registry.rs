@@ -140,11 +140,10 @@ impl Cluster {
                     let (tx, rx) = oneshot::channel();
                     if entry
                         .ctl
-                        .send(Control::Takeover {
+                        .try_send(Control::Takeover {
                             resume: false,
                             reply: tx,
                         })
-                        .await
                         .is_ok()
                     {
                         let _ = tokio::time::timeout(TAKEOVER_TIMEOUT, rx).await;

@@ -41,11 +41,10 @@ pub(crate) async fn give_up(
     let (tx, rx) = oneshot::channel();
     let sent = entry
         .ctl
-        .send(Control::Takeover {
+        .try_send(Control::Takeover {
             resume: want_session,
             reply: tx,
         })
-        .await
         .is_ok();
     let state = if sent {
         tokio::time::timeout(TAKEOVER_TIMEOUT, rx)

@@ -1,12 +1,13 @@
 //! Client-id registry: which connection task owns which client id on this node, and the control
 //! channel used to take a session over or kick a client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
 use linkmq_codec::{Protocol, ReasonCode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::message::ClientId;
 use crate::session::SessionState;
@@ -22,6 +23,134 @@ pub enum Control {
     },
     /// Close the connection with `reason` and end the session (administrative kick, shutdown).
     Kick { reason: ReasonCode },
+}
+
+/// Control requests a mailbox holds before its owner takes them; one more is refused (the sender
+/// gets it back). In practice the first request ends the owner, so more than one rarely waits.
+pub const CONTROL_CAPACITY: usize = 8;
+
+/// Why a control request was not delivered; the request comes back with the error.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The owner is gone (its receiving end was dropped).
+    #[error("the client's owner is gone")]
+    Closed(Control),
+    /// [`CONTROL_CAPACITY`] requests are waiting already.
+    #[error("the client's control mailbox is full")]
+    Full(Control),
+}
+
+/// A connection's control mailbox: a bounded queue with a single waker. Much lighter than a tokio
+/// mpsc channel, whose first block of slots is allocated up front: an idle connection holds one
+/// small allocation for it.
+#[derive(Debug)]
+struct Mailbox {
+    queue: VecDeque<Control>,
+    waker: Option<Waker>,
+    /// Live [`ControlSender`]s; with none left (and nothing queued) `recv` returns `None`.
+    senders: usize,
+    /// The receiver was dropped.
+    closed: bool,
+}
+
+/// The sending side of a connection's control mailbox (kept in its registry entry).
+#[derive(Debug)]
+pub struct ControlSender(Arc<Mutex<Mailbox>>);
+
+/// The receiving side of a connection's control mailbox (owned by the connection's task).
+#[derive(Debug)]
+pub struct ControlReceiver(Arc<Mutex<Mailbox>>);
+
+/// A new control mailbox.
+pub fn control_mailbox() -> (ControlSender, ControlReceiver) {
+    let inner = Arc::new(Mutex::new(Mailbox {
+        queue: VecDeque::new(),
+        waker: None,
+        senders: 1,
+        closed: false,
+    }));
+    (ControlSender(inner.clone()), ControlReceiver(inner))
+}
+
+fn lock_mailbox(m: &Mutex<Mailbox>) -> MutexGuard<'_, Mailbox> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ControlSender {
+    /// Queues `c` for the owner without waiting; refused when the owner is gone or the mailbox full.
+    pub fn try_send(&self, c: Control) -> Result<(), ControlError> {
+        let waker = {
+            let mut m = lock_mailbox(&self.0);
+            if m.closed {
+                return Err(ControlError::Closed(c));
+            }
+            if m.queue.len() >= CONTROL_CAPACITY {
+                return Err(ControlError::Full(c));
+            }
+            m.queue.push_back(c);
+            m.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Clone for ControlSender {
+    fn clone(&self) -> Self {
+        lock_mailbox(&self.0).senders += 1;
+        ControlSender(self.0.clone())
+    }
+}
+
+impl Drop for ControlSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut m = lock_mailbox(&self.0);
+            m.senders -= 1;
+            if m.senders > 0 {
+                return;
+            }
+            m.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl ControlReceiver {
+    /// The next request, or `None` once every sender is gone and nothing is queued. Cancel safe.
+    pub async fn recv(&mut self) -> Option<Control> {
+        std::future::poll_fn(|cx| {
+            let mut m = lock_mailbox(&self.0);
+            if let Some(c) = m.queue.pop_front() {
+                return Poll::Ready(Some(c));
+            }
+            if m.senders == 0 {
+                return Poll::Ready(None);
+            }
+            if !m.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                m.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for ControlReceiver {
+    fn drop(&mut self) {
+        // Requests still queued are dropped here, not when the last sender goes: a takeover's reply
+        // channel closes at once, so the new connection does not wait for an owner that is gone.
+        let (queue, waker) = {
+            let mut m = lock_mailbox(&self.0);
+            m.closed = true;
+            (std::mem::take(&mut m.queue), m.waker.take())
+        };
+        drop((queue, waker));
+    }
 }
 
 /// What the registry knows of a connected (or detached) client.
@@ -54,7 +183,7 @@ pub struct PeerCert {
 pub struct ClientEntry {
     /// Unique per connection, so a stale owner never unregisters its successor.
     pub conn_id: u64,
-    pub ctl: mpsc::Sender<Control>,
+    pub ctl: ControlSender,
     pub info: Arc<ClientInfo>,
     pub connected: bool,
 }
@@ -149,5 +278,78 @@ impl Registry {
     /// A snapshot of every entry (for the API and shutdown).
     pub fn entries(&self) -> Vec<ClientEntry> {
         self.lock().values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kick() -> Control {
+        Control::Kick {
+            reason: ReasonCode::AdministrativeAction,
+        }
+    }
+
+    #[tokio::test]
+    async fn mailbox_delivers_in_order_and_wakes_the_owner() {
+        let (tx, mut rx) = control_mailbox();
+        let waiting = tokio::spawn(async move {
+            let first = rx.recv().await;
+            let second = rx.recv().await;
+            (first, second, rx)
+        });
+        tokio::task::yield_now().await;
+        let (reply, _reply_rx) = oneshot::channel();
+        tx.try_send(Control::Takeover {
+            resume: true,
+            reply,
+        })
+        .unwrap();
+        tx.try_send(kick()).unwrap();
+        let (first, second, _rx) = waiting.await.unwrap();
+        assert!(matches!(
+            first,
+            Some(Control::Takeover { resume: true, .. })
+        ));
+        assert!(matches!(second, Some(Control::Kick { .. })));
+    }
+
+    #[tokio::test]
+    async fn mailbox_is_bounded_and_refuses_the_excess() {
+        let (tx, _rx) = control_mailbox();
+        for _ in 0..CONTROL_CAPACITY {
+            tx.try_send(kick()).unwrap();
+        }
+        assert!(matches!(tx.try_send(kick()), Err(ControlError::Full(_))));
+    }
+
+    #[tokio::test]
+    async fn mailbox_without_owner_refuses_and_closes_queued_replies() {
+        let (tx, rx) = control_mailbox();
+        let (reply, reply_rx) = oneshot::channel();
+        tx.try_send(Control::Takeover {
+            resume: true,
+            reply,
+        })
+        .unwrap();
+        drop(rx);
+        // The queued takeover went with the owner: its reply channel is closed, nobody waits.
+        assert!(reply_rx.await.is_err());
+        assert!(matches!(tx.try_send(kick()), Err(ControlError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn mailbox_recv_ends_when_every_sender_is_gone() {
+        let (tx, mut rx) = control_mailbox();
+        let tx2 = tx.clone();
+        tx2.try_send(kick()).unwrap();
+        drop(tx);
+        let waiting = tokio::spawn(async move { (rx.recv().await, rx.recv().await) });
+        tokio::task::yield_now().await;
+        drop(tx2);
+        let (queued, end) = waiting.await.unwrap();
+        assert!(matches!(queued, Some(Control::Kick { .. })));
+        assert!(end.is_none());
     }
 }

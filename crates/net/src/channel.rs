@@ -8,7 +8,7 @@ use std::time::Duration;
 use linkmq_codec::{Connect, LastWill, ReasonCode};
 use linkmq_core::message::Message;
 use linkmq_core::metrics::Counter;
-use linkmq_core::registry::Control;
+use linkmq_core::registry::{Control, ControlReceiver};
 use linkmq_core::router::Delivery;
 use linkmq_core::session::SessionState;
 use linkmq_core::{Broker, ClientId};
@@ -45,7 +45,7 @@ pub(crate) struct Channel {
     pub session: SessionState,
     pub client_id: ClientId,
     pub conn_id: u64,
-    pub ctl_rx: mpsc::Receiver<Control>,
+    pub ctl_rx: ControlReceiver,
     /// Boxed: most clients have no will, and the will's properties are large.
     pub will: Option<Box<LastWill>>,
     pub keep_alive: u16,
@@ -70,7 +70,7 @@ impl Channel {
         session: SessionState,
         client_id: ClientId,
         conn_id: u64,
-        ctl_rx: mpsc::Receiver<Control>,
+        ctl_rx: ControlReceiver,
         connect: &Connect,
         keep_alive: u16,
     ) -> Channel {
@@ -176,6 +176,8 @@ impl Channel {
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        // Cleared when the registry forgets this connection without a word (nothing more can come).
+        let mut ctl_open = true;
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
             loop {
@@ -234,10 +236,10 @@ impl Channel {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return Exit::Shutdown,
-                ctl = self.ctl_rx.recv() => match ctl {
+                ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
                     Some(Control::Takeover { resume, reply }) => return Exit::TakenOver { resume, reply },
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
-                    None => {}
+                    None => ctl_open = false,
                 },
                 r = read_some(&mut conn.reader, &mut conn.rbuf), if paused.is_none() => match r {
                     Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),

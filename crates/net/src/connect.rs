@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use linkmq_codec::{ConnAck, Connect, DecodeError, Packet, Properties, Protocol, QoS, ReasonCode};
 use linkmq_core::metrics::Counter;
-use linkmq_core::registry::{ClientEntry, ClientInfo, Control};
+use linkmq_core::registry::{ClientEntry, ClientInfo, Control, control_mailbox};
 use linkmq_core::session::SessionState;
 use linkmq_core::{ClientId, topic};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, info};
 
 use crate::channel::Channel;
@@ -122,7 +122,7 @@ where
 
     // Take over whoever holds this client id now [MQTT-3.1.4-3].
     let conn_id = broker.next_conn_id();
-    let (ctl_tx, ctl_rx) = mpsc::channel::<Control>(8);
+    let (ctl_tx, ctl_rx) = control_mailbox();
     let info = Arc::new(ClientInfo {
         client_id: client_id.clone(),
         username: connect.username.clone(),
@@ -151,11 +151,10 @@ where
         let (reply_tx, reply_rx) = oneshot::channel();
         if prev
             .ctl
-            .send(Control::Takeover {
+            .try_send(Control::Takeover {
                 resume,
                 reply: reply_tx,
             })
-            .await
             .is_ok()
             && let Ok(Ok(state)) = tokio::time::timeout(TAKEOVER_TIMEOUT, reply_rx).await
         {

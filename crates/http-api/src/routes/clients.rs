@@ -205,10 +205,9 @@ async fn kick(s: &ApiState, clientid: &str) -> bool {
         return false;
     };
     if e.ctl
-        .send(Control::Kick {
+        .try_send(Control::Kick {
             reason: ReasonCode::AdministrativeAction,
         })
-        .await
         .is_err()
     {
         // The owner is already gone; it unregisters itself.
