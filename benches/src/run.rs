@@ -2,6 +2,7 @@
 //! pacing, wait for the deliveries, and summarise. Every run is bounded by a count and a deadline.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::multi;
 use crate::procfs;
 use crate::stats::{Stats, progress};
 use crate::wire::{self, Conn, PublishTemplate, Stamp, Target};
@@ -80,7 +82,11 @@ pub struct Plan {
     pub duration: Duration,
     /// How long to wait for outstanding deliveries once publishing is over.
     pub drain: Duration,
-    pub broker_pid: Option<u32>,
+    /// Where the subscribers connect when not `target` (another broker: a warm-up message must
+    /// then reach them before the measured phase).
+    pub sub_target: Option<Target>,
+    /// Broker processes whose CPU time and memory, summed, go into the summary.
+    pub broker_pids: Vec<u32>,
     pub quiet: bool,
 }
 
@@ -92,6 +98,8 @@ struct Shared {
     /// Set once every connection is up.
     go: tokio::sync::watch::Receiver<bool>,
     fanout: u64,
+    /// Warm-up messages received (not deliveries: see [`multi::warm_up`]).
+    warmed: AtomicU64,
 }
 
 impl Shared {
@@ -116,12 +124,13 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         credit: Notify::new(),
         go: go_rx,
         fanout: plan.fanout,
+        warmed: AtomicU64::new(0),
     });
     let started = Instant::now();
     let progress_task = tokio::spawn(progress(stats.clone(), started, plan.quiet));
-    let pid = plan.broker_pid;
-    let rss_before = pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
-    let cpu_before_conn = pid.and_then(procfs::cpu_us);
+    let pids = plan.broker_pids.as_slice();
+    let rss_before = multi::status_kib(pids, "VmRSS");
+    let cpu_before_conn = multi::cpu_us(pids);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     let limiter = Arc::new(Semaphore::new(plan.conn_concurrency.max(1)));
     let mut index = 0usize;
@@ -143,7 +152,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
     }
     let conn_elapsed = conn_started.elapsed();
     let connected_idle = stats.connected.load(Relaxed);
-    let cpu_after_conn = pid.and_then(procfs::cpu_us);
+    let cpu_after_conn = multi::cpu_us(pids);
     let mut rss_per_conn = None;
     if let Some(idle_plan) = &plan.idle {
         if !plan.quiet {
@@ -154,8 +163,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let (Some(p), Some(before)) = (pid, rss_before)
-            && let Some(after) = procfs::status_kib(p, "VmRSS")
+        if let Some(before) = rss_before
+            && let Some(after) = multi::status_kib(pids, "VmRSS")
             && connected_idle > 0
         {
             rss_per_conn =
@@ -167,9 +176,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
     if let Some(sp) = &plan.sub {
         let mut handshakes = Vec::new();
         let group = (Instant::now(), index);
+        let sub_plan = plan.sub_target.as_ref().map(|t| Plan {
+            target: t.clone(),
+            ..plan.clone()
+        });
         for i in 0..sp.count {
             let id = format!("{}-sub-{i}", plan.client_prefix);
-            handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+            let p = sub_plan.as_ref().unwrap_or(&plan);
+            handshakes.push(spawn_connect(p, &limiter, id, index, group, stats.clone()).await);
             index += 1;
         }
         for (i, h) in handshakes.into_iter().enumerate() {
@@ -208,11 +222,15 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         }
     }
 
+    if plan.sub_target.is_some() && plan.sub.is_some() {
+        multi::warm_up(&plan, &shared.warmed).await?;
+    }
+
     // The measured phase: from the go signal to the last delivery.
     let mut measured = None;
     let mut done_publishers = Vec::new();
     if !publishers.is_empty() || plan.sub.is_some() {
-        let cpu0 = pid.and_then(procfs::cpu_us);
+        let cpu0 = multi::cpu_us(pids);
         let gen0 = procfs::self_cpu_us();
         let t0 = Instant::now();
         let t0_ns = wire::now_ns();
@@ -247,7 +265,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let cpu1 = pid.and_then(procfs::cpu_us);
+        let cpu1 = multi::cpu_us(pids);
         let gen1 = procfs::self_cpu_us();
         let last_ns = stats.last_recv_ns.load(Relaxed);
         let elapsed = if last_ns > t0_ns {
@@ -313,10 +331,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
                 .map(|(a, b)| round3((b - a) as f64 / connected_idle as f64)),
         });
     }
-    if let Some(p) = pid {
-        summary["broker_pid"] = json!(p);
-        summary["broker_rss_kib"] = json!(procfs::status_kib(p, "VmRSS"));
-        summary["broker_peak_rss_kib"] = json!(procfs::status_kib(p, "VmHWM"));
+    if !pids.is_empty() {
+        summary["broker_pids"] = json!(pids);
+        summary["broker_rss_kib"] = json!(multi::status_kib(pids, "VmRSS"));
+        summary["broker_peak_rss_kib"] = json!(multi::status_kib(pids, "VmHWM"));
     }
     Ok(summary)
 }
@@ -398,8 +416,13 @@ async fn subscriber(mut c: Conn, shared: Arc<Shared>) {
             match first >> 4 {
                 3 => {
                     if let Some(r) = wire::parse_publish(first, body, v5) {
-                        count += 1;
-                        if let Some(s) = r.stamp {
+                        let warm_up = r.stamp.map(|s| s.publisher) == Some(multi::WARMUP_PUBLISHER);
+                        if warm_up {
+                            shared.warmed.fetch_add(1, Relaxed);
+                        } else {
+                            count += 1;
+                        }
+                        if let Some(s) = r.stamp.filter(|_| !warm_up) {
                             stats.record_latency(now.saturating_sub(s.sent_ns));
                             let p = s.publisher as usize;
                             if p >= next_seq.len() {

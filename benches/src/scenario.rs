@@ -25,6 +25,22 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("latency-qos1-10k", "QoS 1 open loop at 10,000 msg/s"),
     ("payload-1k", "QoS 0 1→1 with 1 KB payloads, closed loop"),
     ("payload-64k", "QoS 0 1→1 with 64 KB payloads, closed loop"),
+    (
+        "cluster-2node-qos0",
+        "QoS 0 1→1 from node 1 to node 2 of a cluster (--sub-port), closed loop",
+    ),
+    (
+        "cluster-2node-qos1",
+        "QoS 1 1→1 from node 1 to node 2 of a cluster (--sub-port), closed loop",
+    ),
+    (
+        "linked-clusters-qos0",
+        "QoS 0 1→1 from cluster A to linked cluster B (--sub-port), closed loop",
+    ),
+    (
+        "linked-clusters-qos1",
+        "QoS 1 1→1 from cluster A to linked cluster B (--sub-port), closed loop",
+    ),
 ];
 
 /// Fills `base` (target, broker pid, output options) with the scenario `name`.
@@ -133,6 +149,13 @@ pub fn plan(name: &str, quick: bool, mut base: Plan) -> anyhow::Result<Plan> {
         "latency-qos1-10k" => open_loop(&mut base, QoS::AtLeastOnce, 10_000.0),
         "payload-1k" => one_to_one(&mut base, QoS::AtMostOnce, 1024, scale(2_000_000), 1000),
         "payload-64k" => one_to_one(&mut base, QoS::AtMostOnce, 64 * 1024, scale(200_000), 100),
+        // Two brokers: `--sub-port` puts the subscriber on the second (xtask starts the pair).
+        "cluster-2node-qos0" | "linked-clusters-qos0" => {
+            one_to_one(&mut base, QoS::AtMostOnce, 64, scale(5_000_000), 1000)
+        }
+        "cluster-2node-qos1" | "linked-clusters-qos1" => {
+            one_to_one(&mut base, QoS::AtLeastOnce, 64, scale(5_000_000), 1000)
+        }
         other => anyhow::bail!(
             "unknown scenario {other:?}; known: {}",
             SCENARIOS
