@@ -1,10 +1,12 @@
-//! The brokers under test: Mosquitto found or installed, each broker started from a minimal
-//! configuration written into the work directory, waited for, and stopped.
+//! The brokers under test: Mosquitto found or installed, each broker process started from a
+//! minimal configuration written into the work directory, waited for, and stopped. A
+//! [`Deployment`] is the set of processes of one run (one broker, or two joined ones).
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -63,19 +65,55 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A free loopback port below the ephemeral range (32768–60999 by default), so that no outgoing
+/// connection of a broker already started (a cluster peer, a bridge) can take it before its own
+/// broker binds it. Distinct within this process.
+pub fn quiet_port() -> anyhow::Result<u16> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 1_000) * 12;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (20_000 + (base - 20_000 + n) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in 20000-31999")
+}
+
 pub fn log_file(work: &Path, tag: &str) -> anyhow::Result<(fs::File, fs::File)> {
     let f = fs::File::create(work.join(format!("{tag}.log")))?;
     Ok((f.try_clone()?, f))
 }
 
-pub fn start_linkmq(bin: &Path, work: &Path, tag: &str, port: u16) -> anyhow::Result<Child> {
+/// One `linkmq` process of a run.
+pub struct LinkmqNode<'a> {
+    /// File names in the work directory: `<tag>.conf`, `<tag>.log`, `<tag>.data/`.
+    pub tag: &'a str,
+    /// `name@host`.
+    pub name: &'a str,
+    pub port: u16,
+    /// More HOCON after the common settings (cluster, rpc, links).
+    pub extra: &'a str,
+    /// Environment variables for the process.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+pub fn start_linkmq(bin: &Path, work: &Path, node: &LinkmqNode) -> anyhow::Result<Child> {
+    let LinkmqNode {
+        tag,
+        name,
+        port,
+        extra,
+        env,
+    } = *node;
     let data = work.join(format!("{tag}.data"));
     let _ = fs::remove_dir_all(&data);
     let conf = work.join(format!("{tag}.conf"));
     fs::write(
         &conf,
         format!(
-            r#"node {{ name = "bench@127.0.0.1", data_dir = "{data}" }}
+            r#"node {{ name = "{name}", data_dir = "{data}" }}
 listeners.tcp.default {{ bind = "127.0.0.1:{port}", max_connections = infinity }}
 listeners.ssl.default {{ enable = false }}
 listeners.ws.default {{ enable = false }}
@@ -83,24 +121,35 @@ listeners.wss.default {{ enable = false }}
 dashboard.listeners.http.bind = 0
 log.console.level = warning
 mqtt {{ max_inflight = {MAX_INFLIGHT}, max_mqueue_len = {MAX_QUEUED} }}
-"#,
+{extra}"#,
             data = data.display()
         ),
     )?;
     let (out, err) = log_file(work, tag)?;
-    Command::new(bin)
-        .arg("start")
+    let mut cmd = Command::new(bin);
+    cmd.arg("start")
         .arg("-c")
         .arg(&conf)
         .env_remove("RUST_LOG")
+        .env_remove("LINKMQ_CONFIG")
         .stdin(Stdio::null())
         .stdout(out)
-        .stderr(err)
-        .spawn()
+        .stderr(err);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
         .with_context(|| format!("start {}", bin.display()))
 }
 
-pub fn start_mosquitto(bin: &Path, work: &Path, tag: &str, port: u16) -> anyhow::Result<Child> {
+/// Starts Mosquitto on `port` with the common settings, then `extra` (e.g. a bridge section).
+pub fn start_mosquitto(
+    bin: &Path,
+    work: &Path,
+    tag: &str,
+    port: u16,
+    extra: &str,
+) -> anyhow::Result<Child> {
     let conf = work.join(format!("{tag}.conf"));
     fs::write(
         &conf,
@@ -114,7 +163,8 @@ pub fn start_mosquitto(bin: &Path, work: &Path, tag: &str, port: u16) -> anyhow:
              log_dest stderr\n\
              log_type error\n\
              log_type warning\n\
-             connection_messages false\n"
+             connection_messages false\n\
+             {extra}"
         ),
     )?;
     let (out, err) = log_file(work, tag)?;
@@ -145,18 +195,64 @@ pub fn wait_listening(port: u16, child: &mut Child) -> anyhow::Result<()> {
     bail!("broker not listening on {addr} after 10 s")
 }
 
-pub fn stop(child: &mut Child) {
-    // SAFETY: signalling our own child by its pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+/// The broker processes of one run, and where the generator's clients connect.
+pub struct Deployment {
+    procs: Vec<Child>,
+    /// Where the publishers connect.
+    pub pub_port: u16,
+    /// Where the subscribers connect (`pub_port` when there is one broker).
+    pub sub_port: u16,
+}
+
+impl Deployment {
+    /// No process yet; [`Deployment::add`] them (a failure part way stops those already started).
+    pub fn new(pub_port: u16, sub_port: u16) -> Deployment {
+        Deployment {
+            procs: Vec::new(),
+            pub_port,
+            sub_port,
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+
+    /// Takes `child` in and waits until it accepts MQTT connections on `port`.
+    pub fn add(&mut self, child: Child, port: u16) -> anyhow::Result<()> {
+        self.procs.push(child);
+        let child = self.procs.last_mut().expect("just pushed");
+        wait_listening(port, child)
+    }
+
+    /// Process ids of every broker of the run.
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(Child::id).collect()
+    }
+
+    /// Sends SIGTERM to every broker and waits up to 5 s for each to exit (then SIGKILL).
+    pub fn stop(&mut self) {
+        for child in &self.procs {
+            // SAFETY: signalling our own child by its pid.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for mut child in self.procs.drain(..) {
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

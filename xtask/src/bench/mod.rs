@@ -3,6 +3,7 @@
 //! linkmq / Mosquitto ratios. Loopback only; every run is bounded in count and in time.
 
 mod brokers;
+mod cluster;
 mod table;
 
 use std::collections::BTreeMap;
@@ -15,9 +16,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::{cargo, workspace_root};
-use brokers::{
-    Broker, ensure_mosquitto, free_port, start_linkmq, start_mosquitto, stop, wait_listening,
-};
+use brokers::{Broker, Deployment, ensure_mosquitto};
+use cluster::{Bins, Topology, deploy};
 use table::{brief, render_table, save_results};
 
 /// Options of `cargo xtask bench`.
@@ -29,7 +29,9 @@ pub struct BenchArgs {
     /// Repetitions per scenario and broker (default 3, or 1 with --quick).
     #[arg(long)]
     reps: Option<usize>,
-    /// Only these scenarios (comma separated; `linkmq-bench scenario --list` names them).
+    /// Only these scenarios (comma separated; `linkmq-bench scenario --list` names them). A name
+    /// also selects the scenarios it is the prefix of: `cluster-2node` runs `cluster-2node-qos0`
+    /// and `cluster-2node-qos1`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only linkmq (no Mosquitto, no ratios).
@@ -83,7 +85,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(n, d)| (n.to_string(), d.to_string()))
-        .filter(|(n, _)| args.only.is_empty() || args.only.contains(n))
+        .filter(|(n, _)| args.only.is_empty() || args.only.iter().any(|o| selects(o, n)))
         .collect();
     if scenarios.is_empty() {
         bail!("no scenario selected (known: see `linkmq-bench scenario --list`)");
@@ -93,6 +95,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         brokers.push(Broker::Mosquitto);
     }
 
+    let bins = Bins {
+        linkmq: &linkmq,
+        mosquitto: mosquitto.as_deref(),
+    };
     let started = Instant::now();
     let mut results: BTreeMap<(String, Broker), Vec<Value>> = BTreeMap::new();
     for (name, _) in &scenarios {
@@ -103,18 +109,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 order.reverse();
             }
             for broker in order {
-                let port = free_port()?;
                 let tag = format!("{name}-{}-{rep}", broker.name());
-                let mut child = match broker {
-                    Broker::Linkmq => start_linkmq(&linkmq, &work, &tag, port)?,
-                    Broker::Mosquitto => {
-                        start_mosquitto(mosquitto.as_deref().expect("checked"), &work, &tag, port)?
-                    }
-                };
-                let outcome = wait_listening(port, &mut child).and_then(|()| {
-                    run_generator(&gen_bin, name, args.quick, port, child.id(), &work, &tag)
-                });
-                stop(&mut child);
+                let outcome = deploy(broker, Topology::of(name), &bins, &work, &tag).and_then(
+                    |mut brokers| {
+                        let r = run_generator(&gen_bin, name, args.quick, &brokers, &work, &tag);
+                        brokers.stop();
+                        r
+                    },
+                );
                 let summary =
                     outcome.with_context(|| format!("{tag} (logs in {})", work.display()))?;
                 eprintln!(
@@ -157,6 +159,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--only` name `only` selects scenario `name`: the same, or a prefix of it up to a `-`.
+fn selects(only: &str, name: &str) -> bool {
+    name.strip_prefix(only)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
 /// Raises the soft open-files limit to the hard one (and the hard one to 65,536 when allowed);
 /// brokers and the generator inherit it. Returns the soft limit now in force.
 fn raise_nofile_limit() -> u64 {
@@ -189,24 +197,27 @@ fn run_generator(
     bin: &Path,
     scenario: &str,
     quick: bool,
-    port: u16,
-    pid: u32,
+    brokers: &Deployment,
     work: &Path,
     tag: &str,
 ) -> anyhow::Result<Value> {
     let json = work.join(format!("{tag}.json"));
     let _ = fs::remove_file(&json);
     let mut cmd = Command::new(bin);
+    let pids: Vec<String> = brokers.pids().iter().map(u32::to_string).collect();
     cmd.args(["scenario", scenario, "-p"])
-        .arg(port.to_string())
+        .arg(brokers.pub_port.to_string())
         .arg("--broker-pid")
-        .arg(pid.to_string())
+        .arg(pids.join(","))
         .arg("--quiet")
         .arg("--json")
         .arg(&json)
         .stdin(Stdio::null());
     if quick {
         cmd.arg("--quick");
+    }
+    if brokers.sub_port != brokers.pub_port {
+        cmd.arg("--sub-port").arg(brokers.sub_port.to_string());
     }
     let mut child = cmd.spawn().context("start linkmq-bench")?;
     let deadline = Instant::now() + RUN_TIMEOUT;
@@ -226,4 +237,18 @@ fn run_generator(
     }
     let text = fs::read_to_string(&json).with_context(|| format!("read {}", json.display()))?;
     Ok(serde_json::from_str(&text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects;
+
+    #[test]
+    fn only_selects_a_name_or_its_family() {
+        assert!(selects("qos0", "qos0"));
+        assert!(selects("cluster-2node", "cluster-2node-qos1"));
+        assert!(selects("latency", "latency-qos0-1k"));
+        assert!(!selects("qos", "qos0"));
+        assert!(!selects("cluster-2node-qos1", "cluster-2node"));
+    }
 }

@@ -11,6 +11,7 @@ use anyhow::bail;
 use serde_json::Value;
 
 use super::brokers::Broker;
+use super::cluster::Topology;
 use crate::workspace_root;
 
 fn get(v: &Value, path: &str) -> Option<f64> {
@@ -106,8 +107,31 @@ const IDLE: &[Figure] = &[
     ),
 ];
 
+/// Two brokers (cluster nodes, linked clusters, bridged Mosquittos): CPU and memory of both together.
+const PAIR: &[Figure] = &[
+    ("delivered msg/s", "delivered_rate", 1.0, 0, true),
+    ("latency p50 µs", "latency_us.p50", 1.0, 0, false),
+    ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
+    (
+        "CPU of both brokers µs/msg",
+        "broker_cpu_us_per_msg",
+        1.0,
+        2,
+        false,
+    ),
+    (
+        "peak RSS of both MiB",
+        "broker_peak_rss_kib",
+        1.0 / 1024.0,
+        1,
+        false,
+    ),
+];
+
 fn figures(scenario: &str) -> &'static [Figure] {
-    if scenario.starts_with("latency") {
+    if Topology::of(scenario).is_pair() {
+        PAIR
+    } else if scenario.starts_with("latency") {
         LATENCY
     } else if scenario.starts_with("idle") {
         IDLE
