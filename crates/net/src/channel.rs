@@ -250,14 +250,9 @@ impl Channel {
                     Err(_) => return Exit::Abnormal("socket error"),
                 },
                 _ = sleep_until_opt(paused) => last_recv = Instant::now(),
-                r = conn.writer.write(&conn.wbuf), if !conn.wbuf.is_empty() => match r {
-                    Ok(0) | Err(_) => return Exit::Abnormal("socket error on write"),
-                    Ok(n) => {
-                        let _ = conn.wbuf.split_to(n);
-                        if conn.wbuf.is_empty() {
-                            // Written out: give the memory back (the next batch allocates anew).
-                            conn.wbuf = bytes::BytesMut::new();
-                        }
+                r = conn.wbuf.write_to(&mut conn.writer), if !conn.wbuf.is_empty() => {
+                    if r.is_err() {
+                        return Exit::Abnormal("socket error on write");
                     }
                 },
                 d = recv_opt(self.session.deliveries()) => {

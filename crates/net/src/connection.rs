@@ -1,10 +1,14 @@
 //! Bytes ↔ packets for one socket, and the life of a connection: CONNECT phase, then the channel.
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use linkmq_codec::{DecodeError, Disconnect, Packet, Properties, Protocol, PublishRef, ReasonCode};
 use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
@@ -14,9 +18,15 @@ use tracing::debug;
 
 use crate::connect;
 
-/// Outbound bytes above which no more queued messages are pulled into the write buffer (the session
-/// queue holds them instead, under its bound and drop policy).
+/// Outbound bytes above which no more queued messages are pulled into the write queue (the session
+/// queue holds them instead, under its bound and drop policy). Payloads queued by reference count.
 pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Payloads at least this large are written from the message's own memory (vectored writes)
+/// instead of being copied into the write buffer, on transports that write vectors (TCP, TLS).
+/// Smaller ones are copied: one buffer of many small packets is cheaper to write than many slices.
+pub(crate) const SHARED_PAYLOAD_MIN: usize = 4096;
+/// The most slices one vectored write is given.
+const MAX_IOVECS: usize = 64;
 
 /// Bytes a read lands in when the read buffer has less room than this: a stack buffer, copied into
 /// the read buffer, so a connection waiting for data holds no read buffer at all.
@@ -42,9 +52,17 @@ pub(crate) async fn read_some<R: AsyncRead + Unpin>(
     std::future::poll_fn(|cx| {
         let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
         let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
-        std::task::ready!(std::pin::Pin::new(&mut *reader).poll_read(cx, &mut buf))?;
-        rbuf.extend_from_slice(buf.filled());
-        std::task::Poll::Ready(Ok(buf.filled().len()))
+        ready!(Pin::new(&mut *reader).poll_read(cx, &mut buf))?;
+        let filled = buf.filled();
+        // The start of a packet larger than this read: room for the whole of it now, so its rest
+        // is read straight in without growing (and copying) the buffer again.
+        if rbuf.is_empty()
+            && let Some(rest) = rest_of_packet(filled)
+        {
+            rbuf.reserve(filled.len() + rest.min(MAX_RESERVE));
+        }
+        rbuf.extend_from_slice(filled);
+        Poll::Ready(Ok(filled.len()))
     })
     .await
 }
@@ -74,12 +92,112 @@ pub(crate) enum ReadError {
     Timeout,
 }
 
+/// What waits to be written, in order: `chunks` (runs of encoded packets, and large payloads shared
+/// with their message, not copied), then `buf` (packets encoded since). Empty, it holds no memory.
+#[derive(Debug, Default)]
+pub(crate) struct WriteQueue {
+    chunks: VecDeque<Bytes>,
+    /// Bytes in `chunks`.
+    chunked: usize,
+    buf: BytesMut,
+}
+
+impl WriteQueue {
+    /// Bytes waiting, payloads queued by reference included.
+    pub fn len(&self) -> usize {
+        self.chunked + self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer the next packet is encoded into (allocated when the first one of a batch comes).
+    fn buf(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(WRITE_CHUNK);
+        }
+        &mut self.buf
+    }
+
+    /// Queues `payload` by reference after everything encoded so far.
+    fn push_shared(&mut self, payload: Bytes) {
+        if !self.buf.is_empty() {
+            let run = self.buf.split().freeze();
+            self.chunked += run.len();
+            self.chunks.push_back(run);
+        }
+        self.chunked += payload.len();
+        self.chunks.push_back(payload);
+    }
+
+    /// Writes from the front of the queue; the bytes written (never 0: a writer that takes nothing
+    /// is an error). Cancel safe: the queue moves on in the same poll the write completes in.
+    pub async fn write_to<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_write_to(writer, cx)).await
+    }
+
+    fn poll_write_to<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        let n = if self.chunks.is_empty() {
+            ready!(Pin::new(writer).poll_write(cx, &self.buf))?
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut k = 0;
+            for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+                *slot = IoSlice::new(chunk);
+                k += 1;
+            }
+            if k < MAX_IOVECS && !self.buf.is_empty() {
+                slices[k] = IoSlice::new(&self.buf);
+                k += 1;
+            }
+            ready!(Pin::new(writer).poll_write_vectored(cx, &slices[..k]))?
+        };
+        if n == 0 {
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        }
+        self.advance(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Drops `n` written bytes from the front; an emptied queue gives its memory back.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                self.buf.advance(n.min(self.buf.len()));
+                break;
+            };
+            let take = n.min(front.len());
+            front.advance(take);
+            self.chunked -= take;
+            n -= take;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+        if self.buf.is_empty() {
+            // Written out: the next batch allocates anew.
+            self.buf = BytesMut::new();
+            if self.chunks.is_empty() {
+                self.chunks = VecDeque::new();
+            }
+        }
+    }
+}
+
 /// One client socket with its buffers.
 pub(crate) struct Connection<R, W> {
     pub reader: R,
     pub writer: W,
     pub rbuf: BytesMut,
-    pub wbuf: BytesMut,
+    pub wbuf: WriteQueue,
     pub peer: SocketAddr,
     pub broker: Arc<Broker>,
     /// Protocol agreed in CONNECT (V5 until then; CONNECT decodes regardless).
@@ -109,7 +227,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             reader,
             writer,
             rbuf: BytesMut::new(),
-            wbuf: BytesMut::new(),
+            wbuf: WriteQueue::default(),
             peer,
             broker,
             protocol: Protocol::V5,
@@ -175,57 +293,66 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
                 _ => return false,
             }
         }
-        if self.wbuf.capacity() == 0 {
-            self.wbuf.reserve(WRITE_CHUNK);
-        }
-        let before = self.wbuf.len();
-        match linkmq_codec::encode(packet, self.protocol, &mut self.wbuf) {
+        let buf = self.wbuf.buf();
+        let before = buf.len();
+        match linkmq_codec::encode(packet, self.protocol, buf) {
             Ok(()) => {
                 let m = &self.broker.metrics;
                 m.inc(Counter::PacketsSent);
-                m.add(Counter::BytesSent, (self.wbuf.len() - before) as u64);
+                m.add(Counter::BytesSent, (buf.len() - before) as u64);
                 true
             }
             Err(e) => {
-                self.wbuf.truncate(before);
+                buf.truncate(before);
                 debug!(error = %e, "packet not encodable, not sent");
                 false
             }
         }
     }
 
-    /// [`Connection::queue`] for a PUBLISH given by borrowed parts (one per delivery, no copies).
-    pub fn queue_publish(&mut self, publish: &PublishRef<'_>) -> bool {
+    /// [`Connection::queue`] for a PUBLISH given by borrowed parts (one per delivery); `payload` is
+    /// the memory `publish.payload` borrows. A large payload is queued by reference, not copied,
+    /// when the transport writes vectors.
+    pub fn queue_publish(&mut self, publish: &PublishRef<'_>, payload: &Bytes) -> bool {
         if self.peer_max_packet != u32::MAX {
             match publish.encoded_len(self.protocol) {
                 Ok(n) if n <= self.peer_max_packet as usize => {}
                 _ => return false,
             }
         }
-        if self.wbuf.capacity() == 0 {
-            self.wbuf.reserve(WRITE_CHUNK);
-        }
-        let before = self.wbuf.len();
-        match publish.encode(self.protocol, &mut self.wbuf) {
+        let shared = publish.payload.len() >= SHARED_PAYLOAD_MIN && self.writer.is_write_vectored();
+        let buf = self.wbuf.buf();
+        let before = buf.len();
+        let encoded = if shared {
+            publish.encode_header(self.protocol, buf)
+        } else {
+            publish.encode(self.protocol, buf)
+        };
+        match encoded {
             Ok(()) => {
+                let mut n = buf.len() - before;
+                if shared {
+                    debug_assert_eq!(publish.payload, &payload[..]);
+                    n += payload.len();
+                    self.wbuf.push_shared(payload.clone());
+                }
                 let m = &self.broker.metrics;
                 m.inc(Counter::PacketsSent);
-                m.add(Counter::BytesSent, (self.wbuf.len() - before) as u64);
+                m.add(Counter::BytesSent, n as u64);
                 true
             }
             Err(e) => {
-                self.wbuf.truncate(before);
+                buf.truncate(before);
                 debug!(error = %e, "PUBLISH not encodable, not sent");
                 false
             }
         }
     }
 
-    /// Writes the whole write buffer out.
+    /// Writes the whole write queue out.
     pub async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.wbuf.is_empty() {
-            self.writer.write_all(&self.wbuf).await?;
-            self.wbuf.clear();
+        while !self.wbuf.is_empty() {
+            self.wbuf.write_to(&mut self.writer).await?;
         }
         self.writer.flush().await
     }
@@ -262,6 +389,114 @@ mod tests {
         assert_eq!(rest_of_packet(&[0x30, 4]), Some(4));
         // An unfinished remaining length.
         assert_eq!(rest_of_packet(&[0x30, 0xC8]), None);
+    }
+
+    /// A writer taking at most `step` bytes per call, vectored or not.
+    struct Trickle {
+        out: Vec<u8>,
+        step: usize,
+        vectored: bool,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.step);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            if !self.vectored {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &**b);
+                return self.poll_write(cx, first);
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.step - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn write_queue_keeps_the_order_of_copied_and_shared_parts() {
+        for vectored in [true, false] {
+            for step in [1, 7, 4096, 1 << 20] {
+                let mut q = WriteQueue::default();
+                let mut want = Vec::new();
+                for i in 0..5u8 {
+                    q.buf().extend_from_slice(&[i; 3]);
+                    want.extend_from_slice(&[i; 3]);
+                    let payload = Bytes::from(vec![100 + i; 5000]);
+                    want.extend_from_slice(&payload);
+                    if i % 2 == 0 {
+                        q.push_shared(payload);
+                    } else {
+                        q.buf().extend_from_slice(&payload);
+                    }
+                }
+                // Two shared payloads in a row, then a copied tail.
+                q.push_shared(Bytes::from_static(b"xyz"));
+                q.buf().extend_from_slice(b"end");
+                want.extend_from_slice(b"xyzend");
+                assert_eq!(q.len(), want.len());
+                let mut w = Trickle {
+                    out: Vec::new(),
+                    step,
+                    vectored,
+                };
+                while !q.is_empty() {
+                    let before = q.len();
+                    let n = q.write_to(&mut w).await.unwrap();
+                    assert_eq!(q.len(), before - n);
+                }
+                assert!(w.out == want, "vectored {vectored}, step {step}");
+                assert_eq!(q.buf.capacity(), 0, "an emptied queue keeps no buffer");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_packet_read_through_the_stack_gets_room_for_all_of_it() {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let mut rbuf = BytesMut::new();
+        // PUBLISH with a remaining length of 40,000 (0xC0 0xB8 0x02), its first 1,000 bytes.
+        client.write_all(&[0x30, 0xC0, 0xB8, 0x02]).await.unwrap();
+        client.write_all(&[1; 1000]).await.unwrap();
+        let n = read_some(&mut server, &mut rbuf).await.unwrap();
+        assert_eq!(n, 1004);
+        assert!(rbuf.capacity() >= 40_003, "{}", rbuf.capacity());
+        let at = rbuf.as_ptr();
+        client.write_all(&[2; 39_000]).await.unwrap();
+        while rbuf.len() < 40_004 {
+            read_some(&mut server, &mut rbuf).await.unwrap();
+        }
+        assert_eq!(rbuf.as_ptr(), at, "the rest is read in place");
     }
 
     #[tokio::test]

@@ -151,7 +151,7 @@ impl Channel {
             }
         }
         let publish = publish(d, dup, pkid, topic, own.as_ref().unwrap_or(&msg.properties));
-        if !conn.queue_publish(&publish) {
+        if !conn.queue_publish(&publish, &d.msg.payload) {
             self.broker.metrics.inc(Counter::DeliveryDropped);
             self.broker.metrics.inc(Counter::DeliveryDroppedTooLarge);
             return false;

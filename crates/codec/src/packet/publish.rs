@@ -100,10 +100,25 @@ impl PublishRef<'_> {
     pub fn encode(&self, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
         let remaining = self.remaining_len(protocol)?;
         buf.reserve(1 + varint::len(remaining) + remaining);
+        self.write_header(remaining, protocol, buf);
+        buf.put_slice(self.payload);
+        Ok(())
+    }
+
+    /// Appends everything but the payload: fixed header (whose Remaining Length counts the
+    /// payload), topic, packet id and properties. The payload's bytes must follow on the wire, so
+    /// a large payload can be written from where it is (a vectored write) instead of copied.
+    pub fn encode_header(&self, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        let remaining = self.remaining_len(protocol)?;
+        buf.reserve(1 + varint::len(remaining) + remaining - self.payload.len());
+        self.write_header(remaining, protocol, buf);
+        Ok(())
+    }
+
+    fn write_header(&self, remaining: usize, protocol: Protocol, buf: &mut BytesMut) {
         buf.put_u8(super::fh::PUBLISH << 4 | self.flags());
         varint::write(buf, remaining);
-        self.write_body(protocol, buf);
-        Ok(())
+        self.write_variable_header(protocol, buf);
     }
 
     fn remaining_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
@@ -139,6 +154,12 @@ impl PublishRef<'_> {
     }
 
     fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
+        self.write_variable_header(protocol, buf);
+        buf.put_slice(self.payload);
+    }
+
+    /// Topic, packet id (QoS > 0) and properties (v5): the body up to the payload.
+    fn write_variable_header(&self, protocol: Protocol, buf: &mut BytesMut) {
         write(buf, self.topic.as_bytes());
         if self.qos != QoS::AtMostOnce {
             buf.put_u16(self.pkid);
@@ -146,7 +167,6 @@ impl PublishRef<'_> {
         if protocol.is_v5() {
             self.properties.write(buf);
         }
-        buf.put_slice(self.payload);
     }
 }
 
@@ -179,6 +199,23 @@ mod tests {
     fn v311_qos1_matches_spec_bytes() {
         let buf = wire(&publish("a/b", QoS::AtLeastOnce, 10), Protocol::V311);
         assert_eq!(&buf[..], b"\x32\x09\x00\x03a/b\x00\x0ahi");
+    }
+
+    #[test]
+    fn header_then_payload_is_the_whole_packet() {
+        let mut p = publish("a/b", QoS::ExactlyOnce, 7);
+        p.payload = Bytes::from(vec![9u8; 300]);
+        p.properties.user_properties.push(("k".into(), "v".into()));
+        for protocol in [Protocol::V311, Protocol::V5] {
+            let mut head = BytesMut::new();
+            p.as_ref().encode_header(protocol, &mut head).unwrap();
+            assert_eq!(
+                head.len() + p.payload.len(),
+                p.as_ref().encoded_len(protocol).unwrap()
+            );
+            head.extend_from_slice(&p.payload);
+            assert_eq!(head, wire(&p, protocol), "{protocol:?}");
+        }
     }
 
     #[test]
