@@ -161,18 +161,14 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
-        let ka_timeout = (self.keep_alive > 0).then(|| {
-            Duration::from_secs_f64(
-                f64::from(self.keep_alive) * self.broker.settings.keepalive_multiplier,
-            )
-        });
         let mut last_recv = Instant::now();
         // Bytes read together with CONNECT count against bytes_rate too.
         conn.limiter.on_read(conn.rbuf.len());
-        let retry = self.broker.settings.retry_interval;
         let shutdown = self.broker.shutdown.clone();
-        // One timer for keep alive, retries and PUBREL expiry, re-armed only when the earliest
-        // deadline moves earlier or when it fires: a busy connection registers no timer per turn.
+        // One timer for keep alive, retries, PUBREL expiry and the end of a rate-limit pause,
+        // re-armed only when the earliest deadline moves earlier or when it fires: a busy
+        // connection registers no timer per turn. Deadlines are recomputed rather than kept across
+        // the wait: everything held here is held by every idle connection.
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
@@ -215,17 +211,8 @@ impl Channel {
             }
             self.pump(conn);
             let paused = conn.limiter.paused_until();
-            // Keep alive does not run while we are the ones not reading.
-            let ka_deadline = ka_timeout
-                .filter(|_| paused.is_none())
-                .map(|t| last_recv + t);
-            let retry_at = self
-                .session
-                .inflight
-                .next_retry_at(retry)
-                .map(Instant::from_std);
-            let rel_expiry_at = self.next_awaiting_rel_expiry();
-            if let Some(next) = [ka_deadline, retry_at, rel_expiry_at]
+            if let Some(next) = self
+                .deadlines(paused, last_recv)
                 .into_iter()
                 .flatten()
                 .min()
@@ -234,6 +221,7 @@ impl Channel {
                 timer.as_mut().reset(next);
                 armed = Some(next);
             }
+            let paused = paused.is_some();
             tokio::select! {
                 _ = shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
@@ -241,7 +229,7 @@ impl Channel {
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
                     None => ctl_open = false,
                 },
-                r = read_some(&mut conn.reader, &mut conn.rbuf), if paused.is_none() => match r {
+                r = read_some(&mut conn.reader, &mut conn.rbuf), if !paused => match r {
                     Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),
                     Ok(n) => {
                         last_recv = Instant::now();
@@ -249,7 +237,6 @@ impl Channel {
                     }
                     Err(_) => return Exit::Abnormal("socket error"),
                 },
-                _ = sleep_until_opt(paused) => last_recv = Instant::now(),
                 r = conn.wbuf.write_to(&mut conn.writer), if !conn.wbuf.is_empty() => {
                     if r.is_err() {
                         return Exit::Abnormal("socket error on write");
@@ -270,13 +257,19 @@ impl Channel {
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
                     let now = Instant::now();
-                    if ka_deadline.is_some_and(|d| d <= now) {
+                    if paused && conn.limiter.paused_until().is_none() {
+                        // Reading resumes: keep alive counts from now.
+                        last_recv = now;
+                    }
+                    let [ka, retry, rel_expiry, _] =
+                        self.deadlines(conn.limiter.paused_until(), last_recv);
+                    if ka.is_some_and(|d| d <= now) {
                         return Exit::Error(ReasonCode::KeepAliveTimeout, "keep alive timeout".into());
                     }
-                    if retry_at.is_some_and(|d| d <= now) {
+                    if retry.is_some_and(|d| d <= now) {
                         self.retry_due(conn);
                     }
-                    if rel_expiry_at.is_some_and(|d| d <= now) {
+                    if rel_expiry.is_some_and(|d| d <= now) {
                         self.expire_awaiting_rel();
                     }
                 }
@@ -372,6 +365,21 @@ impl Channel {
         self.broker
             .registry
             .unregister(&self.client_id, self.conn_id);
+    }
+
+    /// The timer's deadlines: keep alive (not while reading is `paused`: we are the ones not
+    /// reading), the next retry, the next PUBREL expiry, and the end of the pause.
+    fn deadlines(&self, paused: Option<Instant>, last_recv: Instant) -> [Option<Instant>; 4] {
+        let s = &self.broker.settings;
+        let ka = (self.keep_alive > 0 && paused.is_none()).then(|| {
+            last_recv + Duration::from_secs_f64(f64::from(self.keep_alive) * s.keepalive_multiplier)
+        });
+        let retry = self
+            .session
+            .inflight
+            .next_retry_at(s.retry_interval)
+            .map(Instant::from_std);
+        [ka, retry, self.next_awaiting_rel_expiry(), paused]
     }
 
     /// When the oldest inbound QoS 2 message awaiting PUBREL times out (`await_rel_timeout`; zero = never).
