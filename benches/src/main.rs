@@ -9,6 +9,7 @@
 //! The generator is meant to cost far less CPU than the broker it measures: one thread by default,
 //! PUBLISH packets built from a template into batched writes, deliveries parsed without allocating.
 
+mod deliveries;
 mod multi;
 mod procfs;
 mod run;

@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::deliveries::{Deliveries, frame_at};
 use crate::multi;
 use crate::procfs;
 use crate::stats::{Stats, progress};
@@ -395,9 +396,7 @@ async fn idle(mut c: Conn, stats: Arc<Stats>) {
 /// Reads deliveries: latency from the stamp, order per publisher, acknowledgements for QoS 1/2.
 async fn subscriber(mut c: Conn, shared: Arc<Shared>) {
     let stats = &shared.stats;
-    let v5 = c.protocol.is_v5();
-    let mut acks = BytesMut::with_capacity(4096);
-    let mut next_seq: Vec<u32> = Vec::new();
+    let mut d = Deliveries::new(c.protocol.is_v5(), Some(multi::WARMUP_PUBLISHER));
     loop {
         if c.rbuf.capacity() - c.rbuf.len() < 4096 {
             c.rbuf.reserve(64 * 1024);
@@ -410,65 +409,26 @@ async fn subscriber(mut c: Conn, shared: Arc<Shared>) {
             Ok(_) => {}
         }
         let now = wire::now_ns();
-        let mut count = 0;
-        while let Some((first, header, len)) = frame_at(&c.rbuf) {
-            let body = &c.rbuf[header..header + len];
-            match first >> 4 {
-                3 => {
-                    if let Some(r) = wire::parse_publish(first, body, v5) {
-                        let warm_up = r.stamp.map(|s| s.publisher) == Some(multi::WARMUP_PUBLISHER);
-                        if warm_up {
-                            shared.warmed.fetch_add(1, Relaxed);
-                        } else {
-                            count += 1;
-                        }
-                        if let Some(s) = r.stamp.filter(|_| !warm_up) {
-                            stats.record_latency(now.saturating_sub(s.sent_ns));
-                            let p = s.publisher as usize;
-                            if p >= next_seq.len() {
-                                next_seq.resize(p + 1, 0);
-                            }
-                            if s.seq < next_seq[p] {
-                                stats.out_of_order.fetch_add(1, Relaxed);
-                            }
-                            next_seq[p] = s.seq.wrapping_add(1);
-                        }
-                        match r.qos {
-                            1 => wire::put_ack(&mut acks, 4, r.pkid),
-                            2 => wire::put_ack(&mut acks, 5, r.pkid),
-                            _ => {}
-                        }
-                    }
-                }
-                6 if body.len() >= 2 => {
-                    let pkid = u16::from_be_bytes([body[0], body[1]]);
-                    wire::put_ack(&mut acks, 7, pkid);
-                }
-                _ => {}
-            }
-            c.rbuf.advance(header + len);
+        let taken = d.take(&c.rbuf, now, stats);
+        c.rbuf.advance(taken.consumed);
+        if taken.skipped > 0 {
+            shared.warmed.fetch_add(taken.skipped, Relaxed);
         }
-        if count > 0 {
-            stats.received.fetch_add(count, Relaxed);
+        if taken.delivered > 0 {
+            stats.received.fetch_add(taken.delivered, Relaxed);
             stats.last_recv_ns.store(now, Relaxed);
             if shared.fanout > 0 {
                 shared.credit.notify_waiters();
             }
         }
-        if !acks.is_empty() {
-            if c.write_all(&acks).await.is_err() {
+        if !d.acks.is_empty() {
+            if c.write_all(&d.acks).await.is_err() {
                 stats.disconnected.fetch_add(1, Relaxed);
                 return;
             }
-            acks.clear();
+            d.acks.clear();
         }
     }
-}
-
-/// (first byte, header length, body length) of the whole packet at the front of `buf`, if complete.
-fn frame_at(buf: &[u8]) -> Option<(u8, usize, usize)> {
-    let (len, n) = wire::read_varint(buf.get(1..)?)?;
-    (buf.len() >= 1 + n + len).then_some((buf[0], 1 + n, len))
 }
 
 /// Publishes `plan.limit` messages (or until the deadline) under the pacing and inflight window.
@@ -502,6 +462,9 @@ async fn publisher(
     }
     let start = Instant::now();
     let deadline = tokio::time::Instant::from_std(start + duration);
+    // One timer for the whole run, not one registered and dropped per wake-up.
+    let expiry = tokio::time::sleep_until(deadline);
+    tokio::pin!(expiry);
     loop {
         if seq >= limit && inflight == 0 {
             break;
@@ -583,7 +546,7 @@ async fn publisher(
             }
             _ = &mut credit, if waiting_credit => {}
             _ = sleep_opt(next_due) => {}
-            _ = tokio::time::sleep_until(deadline) => break,
+            _ = &mut expiry => break,
         }
     }
     // Collect the acknowledgements still due (bounded), and keep the socket open until the run

@@ -258,7 +258,7 @@ pub struct Received {
 }
 
 /// The first [`STAMP_LEN`] payload bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     pub sent_ns: u64,
     pub publisher: u32,
