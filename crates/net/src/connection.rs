@@ -212,6 +212,8 @@ pub(crate) struct Connection<R, W> {
     pub(crate) limiter: crate::limiter::InboundLimiter,
     /// The listener has `enable_authn = false`.
     pub skip_authn: bool,
+    /// The listener's `max_connections` slot, released when the connection goes.
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W> {
@@ -236,6 +238,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             peer_cert: None,
             limiter: Default::default(),
             skip_authn: false,
+            permit: None,
         }
     }
 

@@ -139,11 +139,24 @@ impl Listener {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let limiter = InboundLimiter::new(self.options.messages_rate, self.options.bytes_rate);
+            if let Transport::Tcp = &self.options.transport {
+                // A plain TCP connection is built here and its run() future is the whole task:
+                // nothing of the accept loop (options, names, the socket before the split) is
+                // carried for the connection's life. The permit goes when the connection does.
+                let (r, w) = stream.into_split();
+                let mut conn = Box::new(Connection::new(r, w, peer, broker.clone(), name.clone()));
+                conn.limiter = limiter;
+                conn.skip_authn = self.options.skip_authn;
+                conn.permit = Some(permit);
+                tracker.spawn(conn.run());
+                continue;
+            }
             let broker = broker.clone();
             let name = name.clone();
             let options = self.options.clone();
             tracker.spawn(async move {
-                serve(stream, peer, &options, broker, name).await;
+                serve_upgraded(stream, peer, &options, limiter, broker, name).await;
                 drop(permit);
             });
         }
@@ -154,29 +167,16 @@ impl Listener {
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
 type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
-/// One accepted socket: transport handshakes (bounded in time and by shutdown), then MQTT.
-async fn serve(
+/// A TLS or WebSocket socket: transport handshakes (bounded in time and by shutdown), then MQTT.
+async fn serve_upgraded(
     stream: TcpStream,
     peer: SocketAddr,
     options: &ListenerOptions,
+    limiter: InboundLimiter,
     broker: Arc<Broker>,
     name: Arc<str>,
 ) {
-    let limiter = InboundLimiter::new(options.messages_rate, options.bytes_rate);
-    if let Transport::Tcp = &options.transport {
-        // Built in a block and boxed: a connection bound to a local here would be stored in this
-        // future next to the copy its run() future holds.
-        let run = {
-            let (r, w) = stream.into_split();
-            let mut conn = Box::new(Connection::new(r, w, peer, broker, name));
-            conn.limiter = limiter;
-            conn.skip_authn = options.skip_authn;
-            conn.run()
-        };
-        run.await;
-        return;
-    }
-    // Boxed, so the plain TCP connections (most of them) do not carry this path's state as well.
+    // Boxed: the connection's future is not stored next to this one's handshake state.
     Box::pin(async move {
         let shutdown = broker.shutdown.clone();
         let upgraded = tokio::select! {
