@@ -85,7 +85,7 @@ where
         username: connect.username.clone(),
         password: connect.password.clone(),
         peer: conn.peer,
-        peer_cert: conn.peer_cert.clone(),
+        peer_cert: conn.peer_cert.as_deref().cloned(),
         listener: conn.listener.clone(),
         protocol: connect.protocol,
     };

@@ -71,7 +71,7 @@ where
         }
     };
     conn.protocol = connect.protocol;
-    crate::access::apply_peer_cert(&mut connect, conn.peer_cert.as_ref(), &broker.settings);
+    crate::access::apply_peer_cert(&mut connect, conn.peer_cert.as_deref(), &broker.settings);
     broker.metrics.inc(Counter::PacketsConnectReceived);
     broker.metrics.inc(Counter::ClientConnect);
     if let Some(max) = connect.properties.maximum_packet_size {
@@ -132,7 +132,7 @@ where
         clean_start: connect.clean_start,
         connected_at_ms: linkmq_core::message::now_ms(),
         listener: conn.listener.clone(),
-        peer_cert: conn.peer_cert.clone(),
+        peer_cert: conn.peer_cert.as_deref().cloned(),
     });
     let authz = broker
         .access

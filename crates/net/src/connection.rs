@@ -206,8 +206,9 @@ pub(crate) struct Connection<R, W> {
     pub peer_max_packet: u32,
     /// The listener's name, e.g. `tcp:default`.
     pub listener: Arc<str>,
-    /// The TLS client certificate's identity (TLS listeners with a client certificate).
-    pub peer_cert: Option<PeerCert>,
+    /// The TLS client certificate's identity (TLS listeners with a client certificate); boxed,
+    /// as most connections have none.
+    pub peer_cert: Option<Box<PeerCert>>,
     /// The listener's `messages_rate` / `bytes_rate` for this client.
     pub(crate) limiter: crate::limiter::InboundLimiter,
     /// The listener has `enable_authn = false`.

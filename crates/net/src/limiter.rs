@@ -87,39 +87,47 @@ impl TokenBucket {
     }
 }
 
-/// A client's inbound limits: messages (PUBLISH packets) and bytes per period.
+/// A client's inbound limits: messages (PUBLISH packets) and bytes per period. Boxed, and absent
+/// when the listener sets neither rate: every connection carries one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct InboundLimiter {
+pub(crate) struct InboundLimiter(Option<Box<Buckets>>);
+
+#[derive(Debug, Clone)]
+struct Buckets {
     messages: Option<TokenBucket>,
     bytes: Option<TokenBucket>,
 }
 
 impl InboundLimiter {
     pub(crate) fn new(messages: Option<Rate>, bytes: Option<Rate>) -> InboundLimiter {
-        InboundLimiter {
+        if messages.is_none() && bytes.is_none() {
+            return InboundLimiter(None);
+        }
+        InboundLimiter(Some(Box::new(Buckets {
             messages: messages.map(TokenBucket::new),
             bytes: bytes.map(TokenBucket::new),
-        }
+        })))
     }
 
     /// Counts bytes read from the socket.
     pub(crate) fn on_read(&mut self, n: usize) {
-        if let Some(b) = &mut self.bytes {
+        if let Some(b) = self.0.as_mut().and_then(|l| l.bytes.as_mut()) {
             b.take(n as f64);
         }
     }
 
     /// Counts one PUBLISH received.
     pub(crate) fn on_publish(&mut self) {
-        if let Some(b) = &mut self.messages {
+        if let Some(b) = self.0.as_mut().and_then(|l| l.messages.as_mut()) {
             b.take(1.0);
         }
     }
 
     /// While a bucket is in debt: when reading may go on.
     pub(crate) fn paused_until(&self) -> Option<Instant> {
-        let m = self.messages.as_ref().and_then(TokenBucket::ready_at);
-        let b = self.bytes.as_ref().and_then(TokenBucket::ready_at);
+        let l = self.0.as_ref()?;
+        let m = l.messages.as_ref().and_then(TokenBucket::ready_at);
+        let b = l.bytes.as_ref().and_then(TokenBucket::ready_at);
         m.max(b)
     }
 }

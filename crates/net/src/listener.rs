@@ -187,7 +187,7 @@ async fn serve_upgraded(
             return;
         };
         let mut conn = Box::new(Connection::new(r, w, peer, broker, name));
-        conn.peer_cert = peer_cert;
+        conn.peer_cert = peer_cert.map(Box::new);
         conn.limiter = limiter;
         conn.skip_authn = options.skip_authn;
         conn.run().await;
