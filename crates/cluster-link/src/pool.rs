@@ -30,6 +30,9 @@ use crate::status::{LinkMetrics, remote_disconnect_reason};
 /// Bytes a buffered message is charged beyond payload and topic.
 const ITEM_OVERHEAD: u64 = 128;
 
+/// Messages a pool client hands to its connection per wake-up before letting its other events run.
+const DRAIN_BUDGET: usize = 256;
+
 struct Item {
     msg: Arc<Message>,
     enqueued: Instant,
@@ -188,11 +191,10 @@ impl Worker {
         let m = &rt.metrics;
         let topic = rt.msg_topic();
         let max_inflight = rt.config.max_inflight.max(1) as usize;
-        let ttl = rt.config.resource_opts.request_ttl;
         let mut inflight: VecDeque<(Item, PublishAck)> = VecDeque::new();
         // The oldest in-flight message, when its acknowledgement failed.
         let mut unacked: Option<Item> = None;
-        let lost = loop {
+        let lost = 'serve: loop {
             let step = tokio::select! {
                 biased;
                 _ = rt.cancel.cancelled() => Step::Cancelled,
@@ -234,28 +236,18 @@ impl Worker {
                 Step::Event(None) => break Some("connection closed".to_string()),
                 Step::Next(None) => break None,
                 Step::Next(Some(item)) => {
-                    if ttl.is_some_and(|ttl| item.enqueued.elapsed() > ttl) {
-                        m.queuing.fetch_sub(1, Ordering::Relaxed);
-                        LinkMetrics::inc(&m.dropped);
-                        self.done(&item);
-                        continue;
-                    }
-                    let publish = Publish {
-                        topic: topic.clone(),
-                        qos: item.msg.qos.min(QoS::AtLeastOnce),
-                        retain: false,
-                        payload: Bytes::from(to_forwarded(&item.msg).encode()),
-                        ..Publish::default()
-                    };
-                    match client.publish_queued(publish).await {
-                        Ok(ack) => {
-                            m.queuing.fetch_sub(1, Ordering::Relaxed);
-                            m.inflight.fetch_add(1, Ordering::Relaxed);
-                            inflight.push_back((item, ack));
+                    // Hand over everything already waiting (up to the window) before yielding, so
+                    // the client's writer finds a batch to write in one go instead of one message
+                    // per wake-up and system call.
+                    let mut next = Some(item);
+                    let mut budget = DRAIN_BUDGET;
+                    while let Some(item) = next.take() {
+                        if let Err(reason) = self.send(client, &topic, item, &mut inflight).await {
+                            break 'serve Some(reason);
                         }
-                        Err(_) => {
-                            self.retry.push_front(item);
-                            break Some(closed_reason(client).await);
+                        budget -= 1;
+                        if budget > 0 && inflight.len() < max_inflight {
+                            next = self.retry.pop_front().or_else(|| self.rx.try_recv().ok());
                         }
                     }
                 }
@@ -274,6 +266,61 @@ impl Worker {
             self.retry.push_front(item);
         }
         lost
+    }
+
+    /// Sends one message: QoS 0 is queued on the connection (done once queued: the link does not
+    /// promise more for it), QoS 1 and 2 join `inflight` until acknowledged. A message past
+    /// `request_ttl` is dropped instead. `Err` when the connection is gone (the message goes back
+    /// to the front of the retry queue).
+    async fn send(
+        &mut self,
+        client: &Client,
+        topic: &str,
+        item: Item,
+        inflight: &mut VecDeque<(Item, PublishAck)>,
+    ) -> Result<(), String> {
+        let m = &self.rt.metrics;
+        let ttl = self.rt.config.resource_opts.request_ttl;
+        if ttl.is_some_and(|ttl| item.enqueued.elapsed() > ttl) {
+            m.queuing.fetch_sub(1, Ordering::Relaxed);
+            LinkMetrics::inc(&m.dropped);
+            self.done(&item);
+            return Ok(());
+        }
+        let qos = item.msg.qos.min(QoS::AtLeastOnce);
+        let publish = Publish {
+            topic: topic.into(),
+            qos,
+            retain: false,
+            payload: Bytes::from(to_forwarded(&item.msg).encode()),
+            ..Publish::default()
+        };
+        if qos == QoS::AtMostOnce {
+            return match client.publish_nowait(publish).await {
+                Ok(()) => {
+                    m.queuing.fetch_sub(1, Ordering::Relaxed);
+                    LinkMetrics::inc(&m.success);
+                    self.done(&item);
+                    Ok(())
+                }
+                Err(_) => {
+                    self.retry.push_front(item);
+                    Err(closed_reason(client).await)
+                }
+            };
+        }
+        match client.publish_queued(publish).await {
+            Ok(ack) => {
+                m.queuing.fetch_sub(1, Ordering::Relaxed);
+                m.inflight.fetch_add(1, Ordering::Relaxed);
+                inflight.push_back((item, ack));
+                Ok(())
+            }
+            Err(_) => {
+                self.retry.push_front(item);
+                Err(closed_reason(client).await)
+            }
+        }
     }
 }
 
