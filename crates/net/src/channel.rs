@@ -39,6 +39,15 @@ pub(crate) enum Exit {
     Shutdown,
 }
 
+/// The topic aliases of a v5 connection.
+#[derive(Debug, Default)]
+pub(crate) struct TopicAliases {
+    /// Client → server.
+    pub inbound: HashMap<u16, Arc<str>>,
+    /// Server → client.
+    pub outbound: HashMap<Arc<str>, u16>,
+}
+
 /// Per-connection protocol state around the session.
 pub(crate) struct Channel {
     pub broker: Arc<Broker>,
@@ -49,10 +58,8 @@ pub(crate) struct Channel {
     /// Boxed: most clients have no will, and the will's properties are large.
     pub will: Option<Box<LastWill>>,
     pub keep_alive: u16,
-    /// Client → server topic aliases.
-    pub aliases_in: HashMap<u16, Arc<str>>,
-    /// Server → client topic aliases.
-    pub aliases_out: HashMap<Arc<str>, u16>,
+    /// Topic aliases, made with the first one used (most clients use none).
+    pub aliases: Option<Box<TopicAliases>>,
     /// The client's Topic Alias Maximum (0 = none).
     pub peer_alias_max: u16,
     /// The client's Receive Maximum: our outbound window is min(max_inflight, this).
@@ -85,8 +92,7 @@ impl Channel {
             ctl_rx,
             will: connect.will.clone().map(Box::new),
             keep_alive,
-            aliases_in: HashMap::new(),
-            aliases_out: HashMap::new(),
+            aliases: None,
             peer_alias_max: if connect.protocol.is_v5() {
                 connect.properties.topic_alias_maximum.unwrap_or(0)
             } else {
@@ -97,6 +103,11 @@ impl Channel {
             authz: Box::new(linkmq_core::access::AllowAll),
             broker,
         }
+    }
+
+    /// The topic aliases, made if there are none yet.
+    pub(crate) fn aliases_mut(&mut self) -> &mut TopicAliases {
+        self.aliases.get_or_insert_default()
     }
 
     /// Runs the connected phase, then the end of the connection (and the detached session, if any).
@@ -164,14 +175,14 @@ impl Channel {
         let mut last_recv = Instant::now();
         // Bytes read together with CONNECT count against bytes_rate too.
         conn.limiter.on_read(conn.rbuf.len());
-        let shutdown = self.broker.shutdown.clone();
         // One timer for keep alive, retries, PUBREL expiry and the end of a rate-limit pause,
         // re-armed only when the earliest deadline moves earlier or when it fires: a busy
         // connection registers no timer per turn. Deadlines are recomputed rather than kept across
         // the wait: everything held here is held by every idle connection.
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
+        // Whether the timer is set (for its deadline).
+        let mut armed = false;
         // Cleared when the registry forgets this connection without a word (nothing more can come).
         let mut ctl_open = true;
         loop {
@@ -216,14 +227,14 @@ impl Channel {
                 .into_iter()
                 .flatten()
                 .min()
-                && armed.is_none_or(|a| next < a)
+                && (!armed || next < timer.deadline())
             {
                 timer.as_mut().reset(next);
-                armed = Some(next);
+                armed = true;
             }
             let paused = paused.is_some();
             tokio::select! {
-                _ = shutdown.cancelled() => return Exit::Shutdown,
+                _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
                     Some(Control::Takeover { resume, reply }) => return Exit::TakenOver { resume, reply },
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
@@ -254,8 +265,8 @@ impl Channel {
                         }
                     }
                 }
-                _ = &mut timer, if armed.is_some() => {
-                    armed = None;
+                _ = &mut timer, if armed => {
+                    armed = false;
                     let now = Instant::now();
                     if paused && conn.limiter.paused_until().is_none() {
                         // Reading resumes: keep alive counts from now.
@@ -455,5 +466,74 @@ fn exit_label(e: &Exit) -> String {
         Exit::TakenOver { .. } => "taken over".into(),
         Exit::Kicked(rc) => format!("kicked ({rc:?})"),
         Exit::Shutdown => "shutdown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use linkmq_core::registry::{ClientEntry, ClientInfo, control_mailbox};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    use super::*;
+
+    type TcpConnection = Connection<OwnedReadHalf, OwnedWriteHalf>;
+
+    /// What every idle connection holds. The budget is 2 KiB per idle connection (RSS growth over
+    /// 10,000 connections, `cargo xtask bench --only idle10k`); these figures are what it is made
+    /// of, so a field added here shows as a failing test rather than as a slow drift. Raising a
+    /// limit is fine when the bytes buy something: say what in the commit.
+    #[cfg(target_pointer_width = "64")]
+    #[tokio::test]
+    async fn per_connection_structures_stay_within_their_budget() {
+        let sizes = [
+            ("Channel", size_of::<Channel>(), 384),
+            ("SessionState", size_of::<SessionState>(), 288),
+            ("Connection", size_of::<TcpConnection>(), 224),
+            ("ClientInfo", size_of::<ClientInfo>(), 152),
+            ("ClientEntry", size_of::<ClientEntry>(), 32),
+        ];
+        let broker = Broker::new(Default::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (r, w) = socket.into_split();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let mut conn = Connection::new(r, w, peer, broker.clone(), "tcp:default".into());
+        let (_tx, rx) = control_mailbox();
+        let session = SessionState::new("c".into(), &broker);
+        let connect = Connect {
+            protocol: linkmq_codec::Protocol::V5,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: "c".into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Default::default(),
+        };
+        let mut ch = Box::new(Channel::new(
+            broker.clone(),
+            session,
+            "c".into(),
+            1,
+            rx,
+            &connect,
+            60,
+        ));
+        // The connected phase's future is most of the connection's task (tokio rounds the task
+        // up to 128 bytes); the whole task's future is measured from the connection's run().
+        let connected = size_of_val(&ch.connected(&mut conn));
+        let run = size_of_val(&Box::new(conn).run());
+        let futures = [
+            ("connected()", connected, 440),
+            ("Connection::run()", run, 528),
+        ];
+        for (name, size, limit) in sizes.into_iter().chain(futures) {
+            eprintln!("{name}: {size} bytes (limit {limit})");
+            assert!(size <= limit, "{name} is {size} bytes, over its {limit}");
+        }
     }
 }

@@ -246,9 +246,8 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
     /// Runs the connection to its end (and, for a session with expiry, beyond: detached).
     pub async fn run(mut self: Box<Self>) {
         self.broker.connection_opened();
-        let broker = self.broker.clone();
         connect::run(&mut self).await;
-        broker.connection_closed();
+        self.broker.connection_closed();
     }
 
     /// Decodes one buffered packet, if complete.

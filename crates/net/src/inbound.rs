@@ -169,18 +169,23 @@ impl Channel {
                     "[MQTT-3.3.2-9] topic alias out of range".into(),
                 ));
             }
-            Some(alias) if p.topic.is_empty() => match self.aliases_in.get(&alias) {
-                Some(t) => t.clone(),
-                None => {
-                    return Some(Exit::Error(
-                        ReasonCode::ProtocolError,
-                        "[MQTT-3.3.2-8] topic alias not known on this connection".into(),
-                    ));
+            Some(alias) if p.topic.is_empty() => {
+                match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
+                    Some(t) => t.clone(),
+                    None => {
+                        return Some(Exit::Error(
+                            ReasonCode::ProtocolError,
+                            "[MQTT-3.3.2-8] topic alias not known on this connection".into(),
+                        ));
+                    }
                 }
-            },
+            }
             Some(alias) => {
                 let t: Arc<str> = p.topic.as_str().into();
-                self.aliases_in.insert(alias, t.clone());
+                self.aliases
+                    .get_or_insert_default()
+                    .inbound
+                    .insert(alias, t.clone());
                 t
             }
             None if p.topic.is_empty() => {

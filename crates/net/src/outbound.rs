@@ -171,11 +171,13 @@ impl Channel {
     /// Server → client topic alias: (alias, whether the client knows it already so the topic may be
     /// left empty). Reuses a known alias or assigns the next free one; none when all are taken.
     fn alias_for(&mut self, topic: &Arc<str>) -> (Option<u16>, bool) {
-        if let Some(alias) = self.aliases_out.get(topic) {
+        let max = usize::from(self.peer_alias_max);
+        let known = &mut self.aliases_mut().outbound;
+        if let Some(alias) = known.get(topic) {
             (Some(*alias), true)
-        } else if self.aliases_out.len() < usize::from(self.peer_alias_max) {
-            let alias = self.aliases_out.len() as u16 + 1;
-            self.aliases_out.insert(topic.clone(), alias);
+        } else if known.len() < max {
+            let alias = known.len() as u16 + 1;
+            known.insert(topic.clone(), alias);
             (Some(alias), false)
         } else {
             (None, false)
