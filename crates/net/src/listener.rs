@@ -8,7 +8,7 @@ use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
 use linkmq_core::registry::PeerCert;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -70,6 +70,9 @@ pub struct ListenerOptions {
     pub skip_authn: bool,
 }
 
+/// Connections the kernel queues for `accept` (EMQX's `acceptors` backlog).
+const BACKLOG: u32 = 1024;
+
 /// A bound listener, ready to run.
 #[derive(Debug)]
 pub struct Listener {
@@ -89,7 +92,7 @@ impl Listener {
         config: TcpListenerConfig,
         options: ListenerOptions,
     ) -> std::io::Result<Listener> {
-        let socket = TcpListener::bind(config.bind).await?;
+        let socket = bind(config.bind)?;
         Ok(Listener {
             config,
             options,
@@ -110,6 +113,9 @@ impl Listener {
         ));
         let mut conn_rate = self.options.max_conn_rate.map(TokenBucket::new);
         let name: Arc<str> = self.config.name.as_str().into();
+        // Whether accepted sockets have TCP_NODELAY from the listening socket (Linux does so):
+        // learnt from the first one, then no setsockopt per connection.
+        let mut nodelay_inherited = None;
         info!(listener = %name, transport = self.options.transport.label(), bind = %self.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listener started");
         loop {
             let accepted = tokio::select! {
@@ -138,7 +144,11 @@ impl Listener {
                 drop(stream);
                 continue;
             };
-            let _ = stream.set_nodelay(true);
+            let inherited =
+                *nodelay_inherited.get_or_insert_with(|| stream.nodelay().unwrap_or(false));
+            if !inherited {
+                let _ = stream.set_nodelay(true);
+            }
             let limiter = InboundLimiter::new(self.options.messages_rate, self.options.bytes_rate);
             if let Transport::Tcp = &self.options.transport {
                 // A plain TCP connection is built here and its run() future is the whole task:
@@ -162,6 +172,20 @@ impl Listener {
         }
         info!(listener = %name, "listener stopped");
     }
+}
+
+/// A listening socket with TCP_NODELAY set, so the sockets it accepts may have it from the start.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind does: a restarted broker rebinds at once.
+    socket.set_reuseaddr(true)?;
+    let _ = socket.set_nodelay(true);
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
