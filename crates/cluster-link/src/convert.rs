@@ -3,44 +3,36 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use linkmq_codec::{Properties, QoS};
 use linkmq_core::Message;
 use linkmq_core::message::now_ms;
-use linkmq_etf::link::{ForwardedMessage, MessageProperties};
+use linkmq_etf::link::{ForwardedMessage, ForwardedMessageRef, MessagePropertiesRef};
 
-/// The record sent to a remote cluster: original QoS, flags, properties, timestamp and expiry interval.
-pub fn to_forwarded(msg: &Message) -> ForwardedMessage {
+/// The record sent to a remote cluster (original QoS, flags, properties, timestamp and expiry
+/// interval), encoded straight from the message's fields.
+pub fn encode_forwarded(msg: &Message) -> Vec<u8> {
     let p = &msg.properties;
-    ForwardedMessage {
+    ForwardedMessageRef {
         id: msg.id.to_be_bytes(),
         qos: msg.qos as u8,
-        from: msg.from.to_string(),
+        from: &msg.from,
         dup: false,
         retain: msg.retain,
-        properties: MessageProperties {
+        properties: MessagePropertiesRef {
             payload_format_indicator: p.payload_format_indicator,
             message_expiry_interval: msg
                 .expiry
                 .map(|e| e.as_secs().min(u64::from(u32::MAX)) as u32),
-            content_type: p.content_type.clone(),
-            response_topic: p.response_topic.clone(),
-            correlation_data: p.correlation_data.clone(),
-            user_properties: p
-                .user_properties
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        Bytes::copy_from_slice(k.as_bytes()),
-                        Bytes::copy_from_slice(v.as_bytes()),
-                    )
-                })
-                .collect(),
+            content_type: p.content_type.as_deref(),
+            response_topic: p.response_topic.as_deref(),
+            correlation_data: p.correlation_data.as_deref(),
+            user_properties: &p.user_properties,
         },
-        topic: msg.topic.to_string(),
-        payload: msg.payload.clone(),
+        topic: &msg.topic,
+        payload: &msg.payload,
         timestamp_ms: msg.timestamp_ms,
     }
+    .encode()
 }
 
 /// The message to publish locally for a record that arrived from cluster `origin`. The expiry
@@ -89,6 +81,8 @@ pub fn from_forwarded(fwd: ForwardedMessage, origin: &str) -> Message {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]
@@ -111,7 +105,7 @@ mod tests {
             props,
         );
         m.timestamp_ms = now_ms() - 5_000;
-        let wire = to_forwarded(&m).encode();
+        let wire = encode_forwarded(&m);
         let fwd = ForwardedMessage::decode(&wire).unwrap();
         assert_eq!(fwd.qos, 2);
         let back = from_forwarded(fwd, "east");

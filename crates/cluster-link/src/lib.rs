@@ -27,7 +27,7 @@ pub mod status;
 mod table;
 mod timers;
 
-pub use convert::{from_forwarded, to_forwarded};
+pub use convert::{encode_forwarded, from_forwarded};
 pub use extrouter::{
     ActorHandle, ActorInitOutcome, ExtRoute, ExtRouter, ExtRouterError, MemExtRouter,
 };

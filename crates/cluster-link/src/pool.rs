@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::convert::to_forwarded;
+use crate::convert::encode_forwarded;
 use crate::runtime::LinkRuntime;
 use crate::status::{LinkMetrics, remote_disconnect_reason};
 
@@ -292,7 +292,7 @@ impl Worker {
             topic: topic.into(),
             qos,
             retain: false,
-            payload: Bytes::from(to_forwarded(&item.msg).encode()),
+            payload: Bytes::from(encode_forwarded(&item.msg)),
             ..Publish::default()
         };
         if qos == QoS::AtMostOnce {

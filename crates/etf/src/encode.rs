@@ -26,7 +26,12 @@ pub const COMPRESS_MIN: usize = 512;
 /// compressing would not make it smaller (as Erlang does) or the term is under [`COMPRESS_MIN`]
 /// bytes. The compressor (a few hundred KiB of tables) is kept per thread and reset between terms.
 pub fn encode_compressed(term: &Term) -> Vec<u8> {
-    let plain = encode(term);
+    compress_encoded(encode(term))
+}
+
+/// `plain` (a whole plain external term, version byte included) as [`encode_compressed`] would
+/// write it: compressed when that is worth it, otherwise `plain` itself.
+pub(crate) fn compress_encoded(plain: Vec<u8>) -> Vec<u8> {
     let body = &plain[1..];
     if body.len() < COMPRESS_MIN {
         return plain;
@@ -79,11 +84,7 @@ fn write_term(out: &mut Vec<u8>, term: &Term) {
         Term::Atom(a) => write_atom(out, a),
         Term::Int(v) => write_int(out, i128::from(*v)),
         Term::BigInt(v) => write_int(out, *v),
-        Term::Binary(b) => {
-            out.push(tag::BINARY);
-            out.extend_from_slice(&len32(b.len()).to_be_bytes());
-            out.extend_from_slice(b);
-        }
+        Term::Binary(b) => write_binary(out, b),
         Term::Tuple(items) => {
             match u8::try_from(items.len()) {
                 Ok(n) => out.extend_from_slice(&[tag::SMALL_TUPLE, n]),
@@ -110,8 +111,7 @@ fn write_term(out: &mut Vec<u8>, term: &Term) {
             }
         },
         Term::Map(pairs) => {
-            out.push(tag::MAP);
-            out.extend_from_slice(&len32(pairs.len()).to_be_bytes());
+            write_map_header(out, pairs.len());
             for (k, v) in pairs {
                 write_term(out, k);
                 write_term(out, v);
@@ -134,14 +134,27 @@ fn string_ext(items: &[Term]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// BINARY_EXT.
+pub(crate) fn write_binary(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(tag::BINARY);
+    out.extend_from_slice(&len32(b.len()).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// The header of a map of `n` pairs (MAP_EXT); the pairs follow.
+pub(crate) fn write_map_header(out: &mut Vec<u8>, n: usize) {
+    out.push(tag::MAP);
+    out.extend_from_slice(&len32(n).to_be_bytes());
+}
+
 /// Lengths past `u32` cannot be expressed in the format; such terms are far beyond any `$LINK` payload.
-fn len32(n: usize) -> u32 {
+pub(crate) fn len32(n: usize) -> u32 {
     u32::try_from(n).expect("term element count exceeds the external format's u32 limit")
 }
 
 /// Atoms are written as UTF-8 (SMALL_ATOM_UTF8_EXT, or ATOM_UTF8_EXT past 255 bytes); a name longer
 /// than the format's 65535 bytes (which no decoded atom can have) is cut at a character boundary.
-fn write_atom(out: &mut Vec<u8>, atom: &Atom) {
+pub(crate) fn write_atom(out: &mut Vec<u8>, atom: &Atom) {
     let mut name = atom.as_str();
     let mut end = name.len().min(usize::from(u16::MAX));
     while !name.is_char_boundary(end) {
@@ -158,7 +171,7 @@ fn write_atom(out: &mut Vec<u8>, atom: &Atom) {
     out.extend_from_slice(name.as_bytes());
 }
 
-fn write_int(out: &mut Vec<u8>, v: i128) {
+pub(crate) fn write_int(out: &mut Vec<u8>, v: i128) {
     if let Ok(small) = u8::try_from(v) {
         out.extend_from_slice(&[tag::SMALL_INTEGER, small]);
     } else if let Ok(int) = i32::try_from(v) {

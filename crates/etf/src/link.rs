@@ -9,11 +9,13 @@
 
 mod control;
 mod message;
+mod message_ref;
 
 use bytes::Bytes;
 
 pub use control::{ActorInit, ActorInitAck, ControlMessage, Heartbeat, RouteBatch, RouteOp};
 pub use message::{ForwardedMessage, MessageProperties};
+pub use message_ref::{ForwardedMessageRef, MessagePropertiesRef, UserPropertyPair};
 
 use crate::{Atom, EtfError, Term};
 

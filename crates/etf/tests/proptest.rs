@@ -209,4 +209,10 @@ proptest! {
         // What we send needs no lenient atoms.
         prop_assert!(decode(&m.encode()).is_ok());
     }
+
+    #[test]
+    fn forwarded_message_ref_writes_the_bytes_of_the_term(m in forwarded_message()) {
+        // The borrowed encoder (the forwarding hot path) against the term tree it replaces.
+        prop_assert_eq!(m.as_ref().encode(), encode_compressed(&m.to_term()));
+    }
 }

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{LinkError, bin, utf8};
-use crate::{Atom, DecodeOptions, Term, decode_with, encode_compressed};
+use super::{ForwardedMessageRef, LinkError, MessagePropertiesRef, bin, utf8};
+use crate::{Atom, DecodeOptions, Term, decode_with};
 
 const OP: &str = "message";
 
@@ -54,7 +54,30 @@ impl ForwardedMessage {
 
     /// `term_to_binary(Msg, [compressed])`.
     pub fn encode(&self) -> Vec<u8> {
-        encode_compressed(&self.to_term())
+        self.as_ref().encode()
+    }
+
+    /// The same record, borrowed (encodes to the same bytes without building a term).
+    pub fn as_ref(&self) -> ForwardedMessageRef<'_, (Bytes, Bytes)> {
+        let p = &self.properties;
+        ForwardedMessageRef {
+            id: self.id,
+            qos: self.qos,
+            from: &self.from,
+            dup: self.dup,
+            retain: self.retain,
+            properties: MessagePropertiesRef {
+                payload_format_indicator: p.payload_format_indicator,
+                message_expiry_interval: p.message_expiry_interval,
+                content_type: p.content_type.as_deref(),
+                response_topic: p.response_topic.as_deref(),
+                correlation_data: p.correlation_data.as_deref(),
+                user_properties: &p.user_properties,
+            },
+            topic: &self.topic,
+            payload: &self.payload,
+            timestamp_ms: self.timestamp_ms,
+        }
     }
 
     pub fn to_term(&self) -> Term {
