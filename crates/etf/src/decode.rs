@@ -112,6 +112,21 @@ fn inflate(body: &[u8], opts: &DecodeOptions) -> Result<Vec<u8>, EtfError> {
     Ok(out)
 }
 
+/// Maps up to this size are checked for duplicate keys pairwise instead of with a hash set (the
+/// `$LINK` maps have a handful of keys; a set would be an allocation per map).
+const PAIRWISE_MAX: usize = 16;
+
+fn has_duplicate_key(pairs: &[(Term, Term)]) -> bool {
+    if pairs.len() <= PAIRWISE_MAX {
+        return pairs
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| pairs[..i].iter().any(|(earlier, _)| earlier == k));
+    }
+    let mut seen = HashSet::with_capacity(pairs.len());
+    !pairs.iter().all(|(k, _)| seen.insert(k))
+}
+
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -242,8 +257,7 @@ impl<'a> Decoder<'a> {
                     let v = self.term(depth + 1)?;
                     pairs.push((k, v));
                 }
-                let mut seen = HashSet::with_capacity(pairs.len());
-                if !pairs.iter().all(|(k, _)| seen.insert(k)) {
+                if has_duplicate_key(&pairs) {
                     return Err(EtfError::DuplicateMapKey { offset: at });
                 }
                 Ok(Term::Map(pairs))
@@ -286,12 +300,13 @@ impl<'a> Decoder<'a> {
 
     fn atom(&mut self, n: usize, utf8: bool, at: usize) -> Result<Term, EtfError> {
         let bytes = self.take(n)?;
-        let name: String = if utf8 {
+        // Latin-1 below 0x80 is ASCII, so most names are looked up without copying them.
+        let name: std::borrow::Cow<'_, str> = if utf8 || bytes.is_ascii() {
             std::str::from_utf8(bytes)
                 .map_err(|_| EtfError::InvalidAtom { offset: at })?
-                .to_owned()
+                .into()
         } else {
-            bytes.iter().map(|&b| char::from(b)).collect()
+            bytes.iter().map(|&b| char::from(b)).collect::<String>().into()
         };
         if let Some(known) = Atom::known(&name) {
             return Ok(Term::Atom(known));
@@ -306,6 +321,6 @@ impl<'a> Decoder<'a> {
                 offset: at,
             });
         }
-        Ok(Term::Atom(Atom::Other(name)))
+        Ok(Term::Atom(Atom::Other(name.into_owned())))
     }
 }
