@@ -306,7 +306,11 @@ impl<'a> Decoder<'a> {
                 .map_err(|_| EtfError::InvalidAtom { offset: at })?
                 .into()
         } else {
-            bytes.iter().map(|&b| char::from(b)).collect::<String>().into()
+            bytes
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into()
         };
         if let Some(known) = Atom::known(&name) {
             return Ok(Term::Atom(known));
