@@ -488,8 +488,8 @@ mod tests {
     #[tokio::test]
     async fn per_connection_structures_stay_within_their_budget() {
         let sizes = [
-            ("Channel", size_of::<Channel>(), 384),
-            ("SessionState", size_of::<SessionState>(), 288),
+            ("Channel", size_of::<Channel>(), 312),
+            ("SessionState", size_of::<SessionState>(), 216),
             ("Connection", size_of::<TcpConnection>(), 224),
             ("ClientInfo", size_of::<ClientInfo>(), 152),
             ("ClientEntry", size_of::<ClientEntry>(), 32),

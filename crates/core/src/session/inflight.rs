@@ -1,6 +1,5 @@
 //! Outbound QoS 1/2 messages sent to the client and not yet acknowledged.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::router::Delivery;
@@ -28,7 +27,7 @@ pub struct InflightEntry {
 /// The outbound window, keyed by packet id, re-sendable in the original order.
 #[derive(Debug, Default)]
 pub struct Inflight {
-    map: HashMap<u16, InflightEntry>,
+    map: super::PkidMap<InflightEntry>,
     seq: u64,
 }
 

@@ -9,6 +9,7 @@ pub mod mqueue;
 pub mod snapshot;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -33,6 +34,14 @@ pub struct SubRecord {
     pub sub: Subscription,
 }
 
+/// A map keyed by packet id. Its hasher has no per-map keys (16 bytes less per map than
+/// `RandomState`, and every session has two of these): the keys are `u16` and the maps small and
+/// bounded (`max_inflight`, `max_awaiting_rel`), so there is nothing to flood.
+pub type PkidMap<V> = HashMap<u16, V, BuildHasherDefault<DefaultHasher>>;
+
+/// A session's delivery channel: how the router reaches it, and the receiving end.
+type DeliveryChannel = (SubscriberHandle, mpsc::Receiver<Delivery>);
+
 /// The state of one MQTT session.
 #[derive(Debug)]
 pub struct SessionState {
@@ -42,16 +51,17 @@ pub struct SessionState {
     pub inflight: Inflight,
     pub mqueue: MQueue,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREL), with arrival time.
-    pub awaiting_rel: HashMap<u16, Instant>,
+    pub awaiting_rel: PkidMap<Instant>,
     /// Session Expiry Interval in seconds currently in force.
     pub expiry_interval: u32,
     pub created_at_ms: u64,
     next_pkid: u16,
     /// The delivery channel, made with the first subscription: a session that subscribes to nothing
     /// (a publish-only or idle client) never allocates one.
-    channel: Option<(SubscriberHandle, mpsc::Receiver<Delivery>)>,
+    channel: Option<Box<DeliveryChannel>>,
     channel_capacity: usize,
-    online: Arc<AtomicBool>,
+    /// Whether a network connection is attached; copied into the channel's shared flag.
+    online: AtomicBool,
 }
 
 impl SessionState {
@@ -62,12 +72,12 @@ impl SessionState {
         SessionState {
             channel: None,
             channel_capacity: s.session_channel_capacity.max(1),
-            online: Arc::new(AtomicBool::new(true)),
+            online: AtomicBool::new(true),
             client_id,
             subscriptions: HashMap::new(),
             inflight: Inflight::default(),
             mqueue: MQueue::new(s.max_mqueue_len, s.mqueue_store_qos0),
-            awaiting_rel: HashMap::new(),
+            awaiting_rel: PkidMap::default(),
             expiry_interval: 0,
             created_at_ms: crate::message::now_ms(),
             next_pkid: 0,
@@ -76,7 +86,8 @@ impl SessionState {
 
     /// How the router reaches this session; makes the delivery channel if there is none yet.
     fn handle(&mut self) -> &SubscriberHandle {
-        let (client_id, online, capacity) = (&self.client_id, &self.online, self.channel_capacity);
+        let (client_id, capacity) = (&self.client_id, self.channel_capacity);
+        let online = self.online.load(Ordering::Relaxed);
         &self
             .channel
             .get_or_insert_with(|| {
@@ -84,9 +95,9 @@ impl SessionState {
                 let handle = SubscriberHandle {
                     client_id: client_id.clone(),
                     tx,
-                    online: online.clone(),
+                    online: Arc::new(AtomicBool::new(online)),
                 };
-                (handle, rx)
+                Box::new((handle, rx))
             })
             .0
     }
@@ -100,12 +111,15 @@ impl SessionState {
     /// The delivery channel's receiving end if the session has one (the owning task selects on it;
     /// without one nothing can arrive).
     pub fn deliveries(&mut self) -> Option<&mut mpsc::Receiver<Delivery>> {
-        self.channel.as_mut().map(|(_, rx)| rx)
+        self.channel.as_deref_mut().map(|(_, rx)| rx)
     }
 
     /// Marks a network connection attached or not (shared dispatch prefers online members).
     pub fn set_online(&self, online: bool) {
         self.online.store(online, Ordering::Relaxed);
+        if let Some((handle, _)) = self.channel.as_deref() {
+            handle.online.store(online, Ordering::Relaxed);
+        }
     }
 
     /// Adds or replaces a subscription; `filter` is as received (maybe `$share/g/f`). Returns whether
@@ -137,7 +151,7 @@ impl SessionState {
 
     /// Removes a subscription; false if there was none.
     pub fn unsubscribe(&mut self, broker: &Broker, filter: &str) -> bool {
-        match (self.subscriptions.remove(filter), &self.channel) {
+        match (self.subscriptions.remove(filter), self.channel.as_deref()) {
             (Some(rec), Some((handle, _))) => {
                 broker
                     .router
@@ -224,7 +238,7 @@ impl SessionState {
             .map(|e| e.delivery)
             .collect();
         out.extend(self.mqueue.drain());
-        if let Some((_, rx)) = &mut self.channel {
+        if let Some((_, rx)) = self.channel.as_deref_mut() {
             while let Ok(d) = rx.try_recv() {
                 out.push(d);
             }
@@ -235,7 +249,7 @@ impl SessionState {
     /// Ends the session: removes its routes and redispatches undelivered shared-subscription messages
     /// to other group members.
     pub fn terminate(mut self, broker: &Broker) {
-        if let Some((handle, rx)) = &mut self.channel {
+        if let Some((handle, rx)) = self.channel.as_deref_mut() {
             rx.close();
             for rec in self.subscriptions.values() {
                 broker

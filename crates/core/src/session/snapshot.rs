@@ -29,7 +29,7 @@ impl SessionState {
     /// Takes the session off this node: its routes are removed and everything it still owes
     /// (inflight, queue, undelivered channel contents) goes into the snapshot.
     pub fn export(mut self, broker: &Broker) -> SessionSnapshot {
-        if let Some((handle, rx)) = &mut self.channel {
+        if let Some((handle, rx)) = self.channel.as_deref_mut() {
             for rec in self.subscriptions.values() {
                 broker
                     .router
@@ -45,7 +45,7 @@ impl SessionState {
             .collect();
         self.inflight.drain();
         let mut queued = self.mqueue.drain();
-        if let Some((_, rx)) = &mut self.channel {
+        if let Some((_, rx)) = self.channel.as_deref_mut() {
             while let Ok(d) = rx.try_recv() {
                 queued.push(d);
             }
