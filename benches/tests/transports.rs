@@ -5,36 +5,13 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use linkmq_net::{ListenerOptions, TlsServer, TlsServerOptions, Transport, WsOptions};
+use linkmq_tests::TestBroker;
 use linkmq_tests::pki::Pki;
-use linkmq_tests::{TestBroker, listener};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A broker with `tcp:default`, `ssl:default`, `ws:default` and `wss:default`; TLS from `tls`.
-async fn broker(tls: &TlsServerOptions) -> TestBroker {
-    let server = TlsServer::from_options(tls).expect("TLS setup");
-    let with = |transport| ListenerOptions {
-        transport,
-        ..Default::default()
-    };
-    TestBroker::start_listeners(
-        |_| {},
-        vec![
-            listener("tcp:default", ListenerOptions::default()),
-            listener("ssl:default", with(Transport::Tls(server.clone()))),
-            listener("ws:default", with(Transport::Ws(WsOptions::default()))),
-            listener(
-                "wss:default",
-                with(Transport::Wss(server, WsOptions::default())),
-            ),
-        ],
-    )
-    .await
-}
 
 fn port_of(b: &TestBroker, listener: &str) -> String {
     let addr = b.listener_addr(listener);
@@ -136,7 +113,7 @@ fn assert_all_arrived(published: &Value, received: &Value, qos: u8, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_pub_sub_verified_against_the_ca_delivers_every_message() {
     let pki = Pki::new();
-    let b = broker(&pki.server_options()).await;
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
     let ca = pki.path("ca.pem").display().to_string();
     let flags = strings(&["--tls", "--cacert", &ca, "-p", &port_of(&b, "ssl:default")]);
     let (p, s) = pub_sub(&flags, 1, 500).await;
@@ -146,7 +123,7 @@ async fn tls_pub_sub_verified_against_the_ca_delivers_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_pub_sub_delivers_every_message() {
     let pki = Pki::new();
-    let b = broker(&pki.server_options()).await;
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
     let flags = strings(&["--ws", "-p", &port_of(&b, "ws:default")]);
     let (p, s) = pub_sub(&flags, 0, 500).await;
     assert_all_arrived(&p, &s, 0, 500);
@@ -157,7 +134,7 @@ async fn ws_pub_sub_delivers_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_scenario_passes_the_transport_through_and_loses_nothing() {
     let pki = Pki::new();
-    let b = broker(&pki.server_options()).await;
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
     let ca = pki.path("ca.pem").display().to_string();
     let port = port_of(&b, "wss:default");
     let args = strings(&[
@@ -184,7 +161,7 @@ async fn wss_scenario_passes_the_transport_through_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate_and_a_trusted_ca() {
     let pki = Pki::new();
-    let b = broker(&pki.mtls_options(true)).await;
+    let b = TestBroker::start_all_transports(&pki.mtls_options(true)).await;
     let ca = pki.path("ca.pem").display().to_string();
     let (cert, key) = pki.client("bench", "bench-client", None, None);
     let port = port_of(&b, "ssl:default");

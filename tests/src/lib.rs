@@ -9,7 +9,9 @@ use std::time::Duration;
 use linkmq::Node;
 use linkmq_client::{Client, ConnectOptions};
 use linkmq_core::MqttSettings;
-use linkmq_net::{ListenerOptions, TcpListenerConfig};
+use linkmq_net::{
+    ListenerOptions, TcpListenerConfig, TlsServer, TlsServerOptions, Transport, WsOptions,
+};
 
 pub mod pki;
 
@@ -70,6 +72,29 @@ impl TestBroker {
             .expect("broker starts");
         let addr = node.mqtt_addr();
         TestBroker { node, addr }
+    }
+
+    /// A broker with the four default listeners `tcp:default`, `ssl:default`, `ws:default` and
+    /// `wss:default` (TLS from `tls`), each on an ephemeral port.
+    pub async fn start_all_transports(tls: &TlsServerOptions) -> TestBroker {
+        let server = TlsServer::from_options(tls).expect("TLS setup");
+        let with = |transport| ListenerOptions {
+            transport,
+            ..Default::default()
+        };
+        TestBroker::start_listeners(
+            |_| {},
+            vec![
+                listener("tcp:default", ListenerOptions::default()),
+                listener("ssl:default", with(Transport::Tls(server.clone()))),
+                listener("ws:default", with(Transport::Ws(WsOptions::default()))),
+                listener(
+                    "wss:default",
+                    with(Transport::Wss(server, WsOptions::default())),
+                ),
+            ],
+        )
+        .await
     }
 
     /// "127.0.0.1:port" of the listener named `name` (e.g. `ssl:default`).

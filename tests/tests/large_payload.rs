@@ -6,32 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use linkmq_client::{Client, ConnectOptions, QoS};
-use linkmq_net::{ListenerOptions, TlsServer, Transport, WsOptions};
 use linkmq_tests::pki::Pki;
-use linkmq_tests::{TestBroker, expect_publish, listener};
+use linkmq_tests::{TestBroker, expect_publish};
 
 const LARGE: usize = 200 * 1024;
-
-async fn broker(pki: &Pki) -> TestBroker {
-    let tls = || TlsServer::from_options(&pki.server_options()).expect("TLS setup");
-    let with = |transport| ListenerOptions {
-        transport,
-        ..Default::default()
-    };
-    TestBroker::start_listeners(
-        |_| {},
-        vec![
-            listener("tcp:default", ListenerOptions::default()),
-            listener("ssl:default", with(Transport::Tls(tls()))),
-            listener("ws:default", with(Transport::Ws(WsOptions::default()))),
-            listener(
-                "wss:default",
-                with(Transport::Wss(tls(), WsOptions::default())),
-            ),
-        ],
-    )
-    .await
-}
 
 /// Options for a client of `id` on the listener `name`.
 fn opts(b: &TestBroker, pki: &Pki, name: &str, id: &str) -> ConnectOptions {
@@ -56,7 +34,7 @@ fn pattern(len: usize, seed: u8) -> Bytes {
 #[tokio::test]
 async fn a_200_kb_payload_reaches_subscribers_on_every_transport_intact() {
     let pki = Pki::new();
-    let b = broker(&pki).await;
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
     let transports = ["tcp:default", "ssl:default", "ws:default", "wss:default"];
     let mut subs = Vec::new();
     for name in transports {
@@ -107,7 +85,7 @@ async fn a_200_kb_payload_reaches_subscribers_on_every_transport_intact() {
 #[tokio::test]
 async fn large_and_small_qos0_messages_interleave_in_order_to_many_subscribers() {
     let pki = Pki::new();
-    let b = broker(&pki).await;
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
     let mut subs = Vec::new();
     for n in 0..5 {
         let (c, _) = Client::connect(opts(&b, &pki, "tcp:default", &format!("s{n}")))
