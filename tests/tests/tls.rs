@@ -209,10 +209,10 @@ async fn mtls_client_certificate_cn_and_dn_reach_client_info() {
     let info = b.node.broker.registry.get("dev").unwrap().info;
     assert_eq!(
         info.peer_cert,
-        Some(PeerCert {
+        Some(Box::new(PeerCert {
             common_name: Some("device-42".into()),
             subject_dn: Some("CN=device-42,O=acme".into()),
-        })
+        }))
     );
     c.disconnect().await.unwrap();
     b.node.shutdown().await;

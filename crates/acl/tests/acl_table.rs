@@ -48,9 +48,11 @@ fn info(w: Who) -> ClientInfo {
         clean_start: true,
         connected_at_ms: 0,
         listener: "tcp:default".into(),
-        peer_cert: w.cn.map(|cn| PeerCert {
-            common_name: Some(cn.to_string()),
-            subject_dn: Some(format!("CN={cn}")),
+        peer_cert: w.cn.map(|cn| {
+            Box::new(PeerCert {
+                common_name: Some(cn.to_string()),
+                subject_dn: Some(format!("CN={cn}")),
+            })
         }),
     }
 }

@@ -165,8 +165,9 @@ pub struct ClientInfo {
     pub connected_at_ms: u64,
     /// The listener the client came in on, e.g. `tcp:default`.
     pub listener: Arc<str>,
-    /// The TLS client certificate's identity, when one was presented.
-    pub peer_cert: Option<PeerCert>,
+    /// The TLS client certificate's identity, when one was presented (boxed: most clients have
+    /// none, and every connection holds a `ClientInfo`).
+    pub peer_cert: Option<Box<PeerCert>>,
 }
 
 /// Identity taken from a verified TLS client certificate.

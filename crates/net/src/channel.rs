@@ -63,9 +63,7 @@ pub(crate) struct Channel {
     /// The client's Topic Alias Maximum (0 = none).
     pub peer_alias_max: u16,
     /// The client's Receive Maximum: our outbound window is min(max_inflight, this).
-    pub window: usize,
-    /// Our Receive Maximum for inbound QoS 2 (v5).
-    pub receive_max_in: usize,
+    pub window: u16,
     /// This client's authorization state (decision cache).
     pub authz: Box<dyn linkmq_core::access::ClientAuthz>,
 }
@@ -82,9 +80,11 @@ impl Channel {
         keep_alive: u16,
     ) -> Channel {
         let peer_recv_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
-        let window =
-            usize::from(broker.settings.max_inflight.max(1)).min(usize::from(peer_recv_max.max(1)));
-        let receive_max_in = usize::from(broker.settings.max_inflight.max(1));
+        let window = broker
+            .settings
+            .max_inflight
+            .max(1)
+            .min(peer_recv_max.max(1));
         Channel {
             session,
             client_id,
@@ -99,7 +99,6 @@ impl Channel {
                 0
             },
             window,
-            receive_max_in,
             authz: Box::new(linkmq_core::access::AllowAll),
             broker,
         }
@@ -488,10 +487,10 @@ mod tests {
     #[tokio::test]
     async fn per_connection_structures_stay_within_their_budget() {
         let sizes = [
-            ("Channel", size_of::<Channel>(), 312),
+            ("Channel", size_of::<Channel>(), 296),
             ("SessionState", size_of::<SessionState>(), 216),
             ("Connection", size_of::<TcpConnection>(), 224),
-            ("ClientInfo", size_of::<ClientInfo>(), 152),
+            ("ClientInfo", size_of::<ClientInfo>(), 112),
             ("ClientEntry", size_of::<ClientEntry>(), 32),
         ];
         let broker = Broker::new(Default::default());

@@ -132,7 +132,7 @@ where
         clean_start: connect.clean_start,
         connected_at_ms: linkmq_core::message::now_ms(),
         listener: conn.listener.clone(),
-        peer_cert: conn.peer_cert.as_deref().cloned(),
+        peer_cert: conn.peer_cert.clone(),
     });
     let authz = broker
         .access

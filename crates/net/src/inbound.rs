@@ -225,7 +225,8 @@ impl Channel {
                 conn.queue(&Packet::PubRec(ack(p.pkid, ReasonCode::Success, v5)));
                 return None;
             }
-            if v5 && self.session.awaiting_rel.len() >= self.receive_max_in {
+            // Our Receive Maximum for inbound QoS 2 is max_inflight.
+            if v5 && self.session.awaiting_rel.len() >= usize::from(s.max_inflight.max(1)) {
                 return Some(Exit::Error(
                     ReasonCode::ReceiveMaximumExceeded,
                     "[MQTT-3.3.4-9] more QoS 2 publishes in flight than Receive Maximum".into(),

@@ -23,7 +23,10 @@ impl Channel {
         W: AsyncWrite + Unpin + Send,
     {
         while conn.wbuf.len() < WRITE_HIGH_WATER {
-            let Some((d, pkid)) = self.session.next_to_send(&self.broker, self.window) else {
+            let Some((d, pkid)) = self
+                .session
+                .next_to_send(&self.broker, usize::from(self.window))
+            else {
                 break;
             };
             if !self.send_publish(conn, &d, pkid, false) && pkid != 0 {
