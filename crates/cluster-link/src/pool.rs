@@ -9,6 +9,7 @@
 //! reconnecting (`retried`): the link is at-least-once, and QoS 2 travels as QoS 1.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,64 +195,92 @@ impl Worker {
         let mut inflight: VecDeque<(Item, PublishAck)> = VecDeque::new();
         // The oldest in-flight message, when its acknowledgement failed.
         let mut unacked: Option<Item> = None;
-        let lost = 'serve: loop {
-            let step = tokio::select! {
-                biased;
-                _ = rt.cancel.cancelled() => Step::Cancelled,
-                r = async { match inflight.front_mut() {
-                    Some((_, ack)) => ack.await,
-                    None => std::future::pending().await,
-                } }, if !inflight.is_empty() => Step::Acked(r),
-                ev = client.recv() => Step::Event(ev.map(Box::new)),
-                item = next_item(&mut self.retry, &mut self.rx), if inflight.len() < max_inflight => Step::Next(item),
-            };
-            match step {
-                Step::Cancelled => break None,
-                Step::Acked(r) => {
-                    let Some((item, _)) = inflight.pop_front() else {
-                        continue;
-                    };
-                    match r {
-                        Ok(rc) => {
-                            m.inflight.fetch_sub(1, Ordering::Relaxed);
-                            self.done(&item);
-                            if (rc as u8) < 0x80 {
-                                LinkMetrics::inc(&m.success);
-                            } else {
-                                debug!(link = %rt.config.name, reason = ?rc, "remote refused a forwarded message");
-                                LinkMetrics::inc(&m.failed);
+        // Kept across iterations: creating them anew each time costs a lock (and a waiter
+        // registration) per forwarded message.
+        let cancelled = rt.cancel.cancelled();
+        let mut cancelled = std::pin::pin!(cancelled);
+        // `Some(None)`: the connection is gone, why is asked once `events` (which holds the
+        // client's event queue) is dropped.
+        let lost: Option<Option<String>> = {
+            let mut events = std::pin::pin!(client.recv());
+            'serve: loop {
+                let step = tokio::select! {
+                    biased;
+                    _ = &mut cancelled => Step::Cancelled,
+                    r = async { match inflight.front_mut() {
+                        Some((_, ack)) => ack.await,
+                        None => std::future::pending().await,
+                    } }, if !inflight.is_empty() => Step::Acked(r),
+                    ev = &mut events => {
+                        events.set(client.recv());
+                        Step::Event(ev.map(Box::new))
+                    }
+                    item = next_item(&mut self.retry, &mut self.rx), if inflight.len() < max_inflight => Step::Next(item),
+                };
+                match step {
+                    Step::Cancelled => break None,
+                    Step::Acked(first) => {
+                        // Every acknowledgement already in, in one go.
+                        let mut next = Some(first);
+                        while let Some(r) = next.take() {
+                            let Some((item, _)) = inflight.pop_front() else {
+                                break;
+                            };
+                            match r {
+                                Ok(rc) => {
+                                    m.inflight.fetch_sub(1, Ordering::Relaxed);
+                                    self.done(&item);
+                                    if (rc as u8) < 0x80 {
+                                        LinkMetrics::inc(&m.success);
+                                    } else {
+                                        debug!(link = %rt.config.name, reason = ?rc, "remote refused a forwarded message");
+                                        LinkMetrics::inc(&m.failed);
+                                    }
+                                }
+                                Err(_) => {
+                                    unacked = Some(item);
+                                    break 'serve Some(None);
+                                }
                             }
-                        }
-                        Err(_) => {
-                            unacked = Some(item);
-                            break Some(closed_reason(client).await);
+                            next = front_ack_ready(&mut inflight).await;
                         }
                     }
-                }
-                Step::Event(Some(ev)) if matches!(*ev, Event::Publish(_)) => {}
-                Step::Event(Some(ev)) => match *ev {
-                    Event::Disconnect(d) => break Some(remote_disconnect_reason(d.reason)),
-                    _ => break Some("connection closed".to_string()),
-                },
-                Step::Event(None) => break Some("connection closed".to_string()),
-                Step::Next(None) => break None,
-                Step::Next(Some(item)) => {
-                    // Hand over everything already waiting (up to the window) before yielding, so
-                    // the client's writer finds a batch to write in one go instead of one message
-                    // per wake-up and system call.
-                    let mut next = Some(item);
-                    let mut budget = DRAIN_BUDGET;
-                    while let Some(item) = next.take() {
-                        if let Err(reason) = self.send(client, &topic, item, &mut inflight).await {
-                            break 'serve Some(reason);
+                    Step::Event(Some(ev)) if matches!(*ev, Event::Publish(_)) => {}
+                    Step::Event(Some(ev)) => match *ev {
+                        Event::Disconnect(d) => {
+                            break Some(Some(remote_disconnect_reason(d.reason)));
                         }
-                        budget -= 1;
-                        if budget > 0 && inflight.len() < max_inflight {
-                            next = self.retry.pop_front().or_else(|| self.rx.try_recv().ok());
+                        _ => break Some(Some("connection closed".to_string())),
+                    },
+                    Step::Event(None) => break Some(Some("connection closed".to_string())),
+                    Step::Next(None) => break None,
+                    Step::Next(Some(item)) => {
+                        // Hand over everything already waiting (up to the window) before yielding, so
+                        // the client's writer finds a batch to write in one go instead of one message
+                        // per wake-up and system call.
+                        let mut next = Some(item);
+                        let mut budget = DRAIN_BUDGET;
+                        while let Some(item) = next.take() {
+                            if self
+                                .send(client, &topic, item, &mut inflight)
+                                .await
+                                .is_err()
+                            {
+                                break 'serve Some(None);
+                            }
+                            budget -= 1;
+                            if budget > 0 && inflight.len() < max_inflight {
+                                next = self.retry.pop_front().or_else(|| self.rx.try_recv().ok());
+                            }
                         }
                     }
                 }
             }
+        };
+        let lost = match lost {
+            None => None,
+            Some(Some(reason)) => Some(reason),
+            Some(None) => Some(closed_reason(client).await),
         };
         // Unacknowledged messages go first after reconnecting, in their order.
         let back: Vec<Item> = unacked
@@ -278,7 +307,7 @@ impl Worker {
         topic: &str,
         item: Item,
         inflight: &mut VecDeque<(Item, PublishAck)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Gone> {
         let m = &self.rt.metrics;
         let ttl = self.rt.config.resource_opts.request_ttl;
         if ttl.is_some_and(|ttl| item.enqueued.elapsed() > ttl) {
@@ -305,7 +334,7 @@ impl Worker {
                 }
                 Err(_) => {
                     self.retry.push_front(item);
-                    Err(closed_reason(client).await)
+                    Err(Gone)
                 }
             };
         }
@@ -318,7 +347,7 @@ impl Worker {
             }
             Err(_) => {
                 self.retry.push_front(item);
-                Err(closed_reason(client).await)
+                Err(Gone)
             }
         }
     }
@@ -332,6 +361,26 @@ async fn next_item(
         Some(item) => Some(item),
         None => rx.recv().await,
     }
+}
+
+/// The connection of a pool client is gone.
+struct Gone;
+
+/// The oldest in-flight message's acknowledgement if it has already arrived (never waits).
+async fn front_ack_ready(
+    inflight: &mut VecDeque<(Item, PublishAck)>,
+) -> Option<Result<linkmq_codec::ReasonCode, linkmq_client::ClientError>> {
+    std::future::poll_fn(|cx| {
+        let ready = match inflight.front_mut() {
+            Some((_, ack)) => match std::pin::Pin::new(ack).poll(cx) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => None,
+            },
+            None => None,
+        };
+        std::task::Poll::Ready(ready)
+    })
+    .await
 }
 
 /// Why the connection went away: the remote's DISCONNECT reason if it sent one.
