@@ -262,7 +262,7 @@ impl LinkReceiver {
     }
 
     fn on_msg(&self, broker: &Broker, cluster: &str, msg: &Message) -> Intercept {
-        let fwd = match ForwardedMessage::decode(&msg.payload) {
+        let fwd = match ForwardedMessage::decode_bytes(&msg.payload) {
             Ok(f) => f,
             Err(e) => {
                 // EMQX ignores such a payload (after logging it) and does not disconnect.

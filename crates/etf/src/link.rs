@@ -9,6 +9,7 @@
 
 mod control;
 mod message;
+mod message_fast;
 mod message_ref;
 
 use bytes::Bytes;

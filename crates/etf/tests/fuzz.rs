@@ -142,7 +142,12 @@ fn random_and_mutated_inputs_never_panic_and_stay_bounded() {
         }
         let _ = decode(&input);
         let _ = ControlMessage::decode(&input);
-        let _ = ForwardedMessage::decode(&input);
+        // The direct reader of forwarded messages agrees with the general decoder on anything.
+        assert_eq!(
+            ForwardedMessage::decode_bytes(&bytes::Bytes::from(input.clone())),
+            ForwardedMessage::decode(&input),
+            "{input:?}"
+        );
     }
     eprintln!(
         "accepted {accepted}, rejected {rejected}, largest allocation {} bytes",

@@ -206,6 +206,7 @@ proptest! {
     #[test]
     fn forwarded_messages_round_trip(m in forwarded_message()) {
         prop_assert_eq!(ForwardedMessage::decode(&m.encode()).unwrap(), m.clone());
+        prop_assert_eq!(ForwardedMessage::decode_bytes(&Bytes::from(m.encode())).unwrap(), m.clone());
         // What we send needs no lenient atoms.
         prop_assert!(decode(&m.encode()).is_ok());
     }

@@ -52,6 +52,16 @@ impl ForwardedMessage {
         Self::from_term(&decode_with(payload, DecodeOptions::lenient())?)
     }
 
+    /// Like [`ForwardedMessage::decode`], for a payload held in [`Bytes`]: the shape linkmq writes
+    /// is read directly (no term tree; binaries are slices of `payload`), anything else as
+    /// `decode` reads it. Same result either way.
+    pub fn decode_bytes(payload: &Bytes) -> Result<Self, LinkError> {
+        match super::message_fast::decode(payload) {
+            Some(m) => Ok(m),
+            None => Self::decode(payload),
+        }
+    }
+
     /// `term_to_binary(Msg, [compressed])`.
     pub fn encode(&self) -> Vec<u8> {
         self.as_ref().encode()
