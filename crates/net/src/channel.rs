@@ -220,18 +220,21 @@ impl Channel {
                 conn.rbuf = bytes::BytesMut::new();
             }
             self.pump(conn);
-            let paused = conn.limiter.paused_until();
-            if let Some(next) = self
-                .deadlines(paused, last_recv)
-                .into_iter()
-                .flatten()
-                .min()
-                && (!armed || next < timer.deadline())
-            {
-                timer.as_mut().reset(next);
-                armed = true;
-            }
-            let paused = paused.is_some();
+            // In a block: an Option<Instant> kept in scope would be kept across the wait.
+            let paused = {
+                let paused = conn.limiter.paused_until();
+                if let Some(next) = self
+                    .deadlines(paused, last_recv)
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    && (!armed || next < timer.deadline())
+                {
+                    timer.as_mut().reset(next);
+                    armed = true;
+                }
+                paused.is_some()
+            };
             tokio::select! {
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
@@ -487,8 +490,8 @@ mod tests {
     #[tokio::test]
     async fn per_connection_structures_stay_within_their_budget() {
         let sizes = [
-            ("Channel", size_of::<Channel>(), 296),
-            ("SessionState", size_of::<SessionState>(), 216),
+            ("Channel", size_of::<Channel>(), 240),
+            ("SessionState", size_of::<SessionState>(), 160),
             ("Connection", size_of::<TcpConnection>(), 224),
             ("ClientInfo", size_of::<ClientInfo>(), 112),
             ("ClientEntry", size_of::<ClientEntry>(), 32),
@@ -527,8 +530,8 @@ mod tests {
         let connected = size_of_val(&ch.connected(&mut conn));
         let run = size_of_val(&Box::new(conn).run());
         let futures = [
-            ("connected()", connected, 440),
-            ("Connection::run()", run, 528),
+            ("connected()", connected, 424),
+            ("Connection::run()", run, 512),
         ];
         for (name, size, limit) in sizes.into_iter().chain(futures) {
             eprintln!("{name}: {size} bytes (limit {limit})");

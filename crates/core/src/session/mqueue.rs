@@ -16,10 +16,11 @@ pub enum Dropped {
     Oldest(Box<Delivery>),
 }
 
-/// A bounded FIFO of deliveries.
+/// A bounded FIFO of deliveries. The queue itself is allocated with the first message: an idle
+/// session holds one pointer.
 #[derive(Debug)]
 pub struct MQueue {
-    items: VecDeque<Delivery>,
+    items: Option<Box<VecDeque<Delivery>>>,
     max_len: usize,
     store_qos0: bool,
 }
@@ -28,7 +29,7 @@ impl MQueue {
     /// A queue holding at most `max_len` messages (0 = unbounded is NOT offered; use a large number).
     pub fn new(max_len: usize, store_qos0: bool) -> MQueue {
         MQueue {
-            items: VecDeque::new(),
+            items: None,
             max_len: max_len.max(1),
             store_qos0,
         }
@@ -41,46 +42,48 @@ impl MQueue {
 
     /// Appends `d`; returns what had to be dropped to stay within the bound.
     pub fn push(&mut self, d: Delivery) -> Option<Dropped> {
-        if self.items.len() < self.max_len {
-            self.items.push_back(d);
+        let max_len = self.max_len;
+        let items = self.items.get_or_insert_default();
+        if items.len() < max_len {
+            items.push_back(d);
             return None;
         }
         if d.qos == QoS::AtMostOnce {
             return Some(Dropped::Qos0(Box::new(d)));
         }
-        if let Some(pos) = self.items.iter().position(|x| x.qos == QoS::AtMostOnce) {
-            let old = self.items.remove(pos);
-            self.items.push_back(d);
+        if let Some(pos) = items.iter().position(|x| x.qos == QoS::AtMostOnce) {
+            let old = items.remove(pos);
+            items.push_back(d);
             return old.map(|o| Dropped::Qos0(Box::new(o)));
         }
-        let old = self.items.pop_front();
-        self.items.push_back(d);
+        let old = items.pop_front();
+        items.push_back(d);
         old.map(|o| Dropped::Oldest(Box::new(o)))
     }
 
     /// Puts a message back at the front (it could not be sent now).
     pub fn push_front(&mut self, d: Delivery) {
-        self.items.push_front(d);
+        self.items.get_or_insert_default().push_front(d);
     }
 
     /// Takes the oldest message.
     pub fn pop(&mut self) -> Option<Delivery> {
-        self.items.pop_front()
+        self.items.as_mut()?.pop_front()
     }
 
     /// Number of queued messages.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.as_ref().map_or(0, |q| q.len())
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// Removes and returns everything (session end: shared messages get redispatched).
     pub fn drain(&mut self) -> Vec<Delivery> {
-        self.items.drain(..).collect()
+        self.items.take().map_or_else(Vec::new, |q| Vec::from(*q))
     }
 }
 
