@@ -2,6 +2,8 @@
 //! [`ForwardedMessage::encode`](super::ForwardedMessage::encode) without copying each field into an
 //! owned record and a term tree first (the forwarding hot path encodes one per message).
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
 use crate::encode::{
@@ -89,19 +91,14 @@ impl<U: UserPropertyPair> ForwardedMessageRef<'_, U> {
 
     /// The `#message{}` 10-tuple, as `write_term` writes the owned record's term.
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[tag::SMALL_TUPLE, 10]);
-        write_atom(out, &Atom::Message);
-        write_binary(out, &self.id);
+        let f = fixed();
+        out.extend_from_slice(&f.head);
+        out.extend_from_slice(&self.id);
         write_int(out, i128::from(self.qos));
         write_binary(out, self.from.as_bytes());
-        write_map_header(out, 2);
-        write_atom(out, &Atom::Dup);
-        write_atom(out, &Atom::from_bool(self.dup));
-        write_atom(out, &Atom::Retain);
-        write_atom(out, &Atom::from_bool(self.retain));
-        write_map_header(out, 1);
-        write_atom(out, &Atom::Properties);
-        self.properties.write(out);
+        out.extend_from_slice(&f.flags[usize::from(self.dup) * 2 + usize::from(self.retain)]);
+        out.extend_from_slice(&f.headers);
+        self.properties.write(out, f);
         write_binary(out, self.topic.as_bytes());
         write_binary(out, self.payload);
         write_int(out, i128::from(self.timestamp_ms));
@@ -109,9 +106,64 @@ impl<U: UserPropertyPair> ForwardedMessageRef<'_, U> {
     }
 }
 
+/// The parts of a forwarded message that never change, written once by the general writers.
+struct Fixed {
+    /// Tuple header, `message`, and the header of the 16-byte id binary.
+    head: Vec<u8>,
+    /// The flags map for each (dup, retain), indexed by `dup * 2 + retain`.
+    flags: [Vec<u8>; 4],
+    /// The headers map's header and its one key, `properties`.
+    headers: Vec<u8>,
+    /// Property keys in [`PROPERTY_KEYS`] order.
+    keys: [Vec<u8>; 6],
+}
+
+/// The property keys, in Erlang's atom order (the order of the map's pairs).
+const PROPERTY_KEYS: [Atom; 6] = [
+    Atom::ContentType,
+    Atom::CorrelationData,
+    Atom::MessageExpiryInterval,
+    Atom::PayloadFormatIndicator,
+    Atom::ResponseTopic,
+    Atom::UserProperty,
+];
+
+fn fixed() -> &'static Fixed {
+    static FIXED: OnceLock<Fixed> = OnceLock::new();
+    FIXED.get_or_init(|| {
+        let atom = |a: &Atom| {
+            let mut v = Vec::new();
+            write_atom(&mut v, a);
+            v
+        };
+        let mut head = vec![tag::SMALL_TUPLE, 10];
+        write_atom(&mut head, &Atom::Message);
+        head.push(tag::BINARY);
+        head.extend_from_slice(&16u32.to_be_bytes());
+        let flags = [(false, false), (false, true), (true, false), (true, true)].map(|(d, r)| {
+            let mut v = Vec::new();
+            write_map_header(&mut v, 2);
+            write_atom(&mut v, &Atom::Dup);
+            write_atom(&mut v, &Atom::from_bool(d));
+            write_atom(&mut v, &Atom::Retain);
+            write_atom(&mut v, &Atom::from_bool(r));
+            v
+        });
+        let mut headers = Vec::new();
+        write_map_header(&mut headers, 1);
+        write_atom(&mut headers, &Atom::Properties);
+        Fixed {
+            head,
+            flags,
+            headers,
+            keys: PROPERTY_KEYS.each_ref().map(atom),
+        }
+    })
+}
+
 impl<U: UserPropertyPair> MessagePropertiesRef<'_, U> {
     /// The `properties` map, keys in Erlang's atom order (as `MessageProperties::to_term`).
-    fn write(&self, out: &mut Vec<u8>) {
+    fn write(&self, out: &mut Vec<u8>, f: &Fixed) {
         let n = usize::from(self.content_type.is_some())
             + usize::from(self.correlation_data.is_some())
             + usize::from(self.message_expiry_interval.is_some())
@@ -120,27 +172,27 @@ impl<U: UserPropertyPair> MessagePropertiesRef<'_, U> {
             + usize::from(!self.user_properties.is_empty());
         write_map_header(out, n);
         if let Some(v) = self.content_type {
-            write_atom(out, &Atom::ContentType);
+            out.extend_from_slice(&f.keys[0]);
             write_binary(out, v.as_bytes());
         }
         if let Some(v) = self.correlation_data {
-            write_atom(out, &Atom::CorrelationData);
+            out.extend_from_slice(&f.keys[1]);
             write_binary(out, v);
         }
         if let Some(v) = self.message_expiry_interval {
-            write_atom(out, &Atom::MessageExpiryInterval);
+            out.extend_from_slice(&f.keys[2]);
             write_int(out, i128::from(v));
         }
         if let Some(v) = self.payload_format_indicator {
-            write_atom(out, &Atom::PayloadFormatIndicator);
+            out.extend_from_slice(&f.keys[3]);
             write_int(out, i128::from(v));
         }
         if let Some(v) = self.response_topic {
-            write_atom(out, &Atom::ResponseTopic);
+            out.extend_from_slice(&f.keys[4]);
             write_binary(out, v.as_bytes());
         }
         if !self.user_properties.is_empty() {
-            write_atom(out, &Atom::UserProperty);
+            out.extend_from_slice(&f.keys[5]);
             // A list of 2-tuples is never a STRING_EXT.
             out.push(tag::LIST);
             out.extend_from_slice(&len32(self.user_properties.len()).to_be_bytes());
