@@ -258,7 +258,7 @@ impl Channel {
                 && !may_subscribe(
                     self.authz.as_mut(),
                     &self.broker,
-                    &self.client_id,
+                    &self.session.client_id,
                     &f.filter,
                     f.options.qos,
                 )
@@ -278,7 +278,7 @@ impl Channel {
             self.authz.authorize(Action::Publish { qos, retain }, topic),
         );
         if !ok {
-            debug!(client_id = %self.client_id, topic, "will message not authorized; not published");
+            debug!(client_id = %self.session.client_id, topic, "will message not authorized; not published");
         }
         ok
     }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use linkmq_codec::{Connect, LastWill, ReasonCode};
+use linkmq_core::Broker;
 use linkmq_core::message::Message;
 use linkmq_core::metrics::Counter;
 use linkmq_core::registry::{Control, ControlReceiver};
 use linkmq_core::router::Delivery;
 use linkmq_core::session::SessionState;
-use linkmq_core::{Broker, ClientId};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -51,8 +51,8 @@ pub(crate) struct TopicAliases {
 /// Per-connection protocol state around the session.
 pub(crate) struct Channel {
     pub broker: Arc<Broker>,
+    /// The session; its `client_id` is this connection's.
     pub session: SessionState,
-    pub client_id: ClientId,
     pub conn_id: u64,
     pub ctl_rx: ControlReceiver,
     /// Boxed: most clients have no will, and the will's properties are large.
@@ -73,7 +73,6 @@ impl Channel {
     pub fn new(
         broker: Arc<Broker>,
         session: SessionState,
-        client_id: ClientId,
         conn_id: u64,
         ctl_rx: ControlReceiver,
         connect: &Connect,
@@ -87,7 +86,6 @@ impl Channel {
             .min(peer_recv_max.max(1));
         Channel {
             session,
-            client_id,
             conn_id,
             ctl_rx,
             will: connect.will.clone().map(Box::new),
@@ -135,9 +133,9 @@ impl Channel {
         if !matches!(exit, Exit::Shutdown) {
             broker
                 .banned
-                .disconnected(&broker.settings.flapping_detect, &self.client_id);
+                .disconnected(&broker.settings.flapping_detect, &self.session.client_id);
         }
-        info!(client_id = %self.client_id, reason = ?exit_label(&exit), "client disconnected");
+        info!(client_id = %self.session.client_id, reason = ?exit_label(&exit), "client disconnected");
         self.session.set_online(false);
         match exit {
             Exit::Shutdown => {
@@ -209,7 +207,7 @@ impl Channel {
                             } else {
                                 Counter::PacketsMalformed
                             });
-                        debug!(client_id = %self.client_id, error = %e, "bad packet");
+                        debug!(client_id = %self.session.client_id, error = %e, "bad packet");
                         return Exit::Error(e.reason_code(), e.to_string());
                     }
                 }
@@ -304,7 +302,7 @@ impl Channel {
         }
         self.broker
             .registry
-            .set_connected(&self.client_id, self.conn_id, false);
+            .set_connected(&self.session.client_id, self.conn_id, false);
         let expires_at = Instant::now() + Duration::from_secs(u64::from(expiry));
         let mut will_at = None;
         if let Some(w) = &self.will {
@@ -340,7 +338,7 @@ impl Channel {
                     self.publish_will();
                 }
                 _ = tokio::time::sleep_until(expires_at) => {
-                    debug!(client_id = %self.client_id, "session expired");
+                    debug!(client_id = %self.session.client_id, "session expired");
                     self.publish_will();
                     self.end_session();
                     return;
@@ -374,10 +372,9 @@ impl Channel {
 
     /// Ends the session here for good and releases the client id.
     fn end_session(self) {
+        let client_id = self.session.client_id.clone();
         self.session.terminate(&self.broker);
-        self.broker
-            .registry
-            .unregister(&self.client_id, self.conn_id);
+        self.broker.registry.unregister(&client_id, self.conn_id);
     }
 
     /// The timer's deadlines: keep alive (not while reading is `paused`: we are the ones not
@@ -419,7 +416,7 @@ impl Channel {
             self.broker
                 .metrics
                 .add(Counter::MessagesDroppedAwaitPubrelTimeout, expired as u64);
-            debug!(client_id = %self.client_id, expired, "awaiting PUBREL timed out");
+            debug!(client_id = %self.session.client_id, expired, "awaiting PUBREL timed out");
         }
     }
 
@@ -433,14 +430,14 @@ impl Channel {
         let mut props = w.properties;
         props.will_delay_interval = None;
         let msg = Message::new(
-            self.client_id.clone(),
+            self.session.client_id.clone(),
             w.topic.into(),
             w.qos,
             w.retain,
             w.payload,
             props,
         );
-        debug!(client_id = %self.client_id, topic = %msg.topic, "publishing will message");
+        debug!(client_id = %self.session.client_id, topic = %msg.topic, "publishing will message");
         self.broker.publish(Arc::new(msg));
     }
 }
@@ -490,7 +487,7 @@ mod tests {
     #[tokio::test]
     async fn per_connection_structures_stay_within_their_budget() {
         let sizes = [
-            ("Channel", size_of::<Channel>(), 240),
+            ("Channel", size_of::<Channel>(), 224),
             ("SessionState", size_of::<SessionState>(), 160),
             ("Connection", size_of::<TcpConnection>(), 224),
             ("ClientInfo", size_of::<ClientInfo>(), 112),
@@ -516,15 +513,7 @@ mod tests {
             password: None,
             properties: Default::default(),
         };
-        let mut ch = Box::new(Channel::new(
-            broker.clone(),
-            session,
-            "c".into(),
-            1,
-            rx,
-            &connect,
-            60,
-        ));
+        let mut ch = Box::new(Channel::new(broker.clone(), session, 1, rx, &connect, 60));
         // The connected phase's future is most of the connection's task (tokio rounds the task
         // up to 128 bytes); the whole task's future is measured from the connection's run().
         let connected = size_of_val(&ch.connected(&mut conn));

@@ -241,7 +241,6 @@ where
     let mut ch = Channel::new(
         broker.clone(),
         session,
-        client_id,
         conn_id,
         ctl_rx,
         &connect,

@@ -210,7 +210,7 @@ impl Channel {
         if let Some(denied) = crate::access::authorize_publish(
             self.authz.as_mut(),
             &self.broker,
-            &self.client_id,
+            &self.session.client_id,
             conn,
             &topic,
             p.qos,
@@ -243,7 +243,7 @@ impl Channel {
             self.session.awaiting_rel.insert(p.pkid, Instant::now());
         }
         let msg = Message::new(
-            self.client_id.clone(),
+            self.session.client_id.clone(),
             topic,
             p.qos,
             p.retain,
@@ -309,7 +309,7 @@ impl Channel {
             } else if !crate::access::may_subscribe(
                 self.authz.as_mut(),
                 &self.broker,
-                &self.client_id,
+                &self.session.client_id,
                 &f.filter,
                 f.options.qos,
             ) {
@@ -355,7 +355,7 @@ impl Channel {
             };
             if !reason.is_success() {
                 self.broker.metrics.inc(Counter::PacketsSubscribeError);
-                debug!(client_id = %self.client_id, filter = %f.filter, ?reason, "subscription refused");
+                debug!(client_id = %self.session.client_id, filter = %f.filter, ?reason, "subscription refused");
             } else {
                 self.broker.metrics.inc(Counter::ClientSubscribe);
             }
