@@ -487,8 +487,8 @@ mod tests {
     #[tokio::test]
     async fn per_connection_structures_stay_within_their_budget() {
         let sizes = [
-            ("Channel", size_of::<Channel>(), 224),
-            ("SessionState", size_of::<SessionState>(), 160),
+            ("Channel", size_of::<Channel>(), 184),
+            ("SessionState", size_of::<SessionState>(), 120),
             ("Connection", size_of::<TcpConnection>(), 224),
             ("ClientInfo", size_of::<ClientInfo>(), 112),
             ("ClientEntry", size_of::<ClientEntry>(), 32),

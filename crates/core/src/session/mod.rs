@@ -46,8 +46,10 @@ type DeliveryChannel = (SubscriberHandle, mpsc::Receiver<Delivery>);
 #[derive(Debug)]
 pub struct SessionState {
     pub client_id: ClientId,
-    /// Keyed by the filter exactly as subscribed (incl. `$share/g/`).
-    pub subscriptions: HashMap<String, SubRecord>,
+    /// Keyed by the filter exactly as subscribed (incl. `$share/g/`). Made with the first
+    /// subscription: boxed, an idle session holds 8 bytes instead of an empty map's 48.
+    #[allow(clippy::box_collection)]
+    pub subscriptions: Option<Box<HashMap<String, SubRecord>>>,
     pub inflight: Inflight,
     pub mqueue: MQueue,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREL), with arrival time.
@@ -59,7 +61,7 @@ pub struct SessionState {
     /// The delivery channel, made with the first subscription: a session that subscribes to nothing
     /// (a publish-only or idle client) never allocates one.
     channel: Option<Box<DeliveryChannel>>,
-    channel_capacity: usize,
+    channel_capacity: u32,
     /// Whether a network connection is attached; copied into the channel's shared flag.
     online: AtomicBool,
 }
@@ -71,10 +73,10 @@ impl SessionState {
         broker.metrics.inc(Counter::SessionCreated);
         SessionState {
             channel: None,
-            channel_capacity: s.session_channel_capacity.max(1),
+            channel_capacity: u32::try_from(s.session_channel_capacity.max(1)).unwrap_or(u32::MAX),
             online: AtomicBool::new(true),
             client_id,
-            subscriptions: HashMap::new(),
+            subscriptions: None,
             inflight: Inflight::default(),
             mqueue: MQueue::new(s.max_mqueue_len, s.mqueue_store_qos0),
             awaiting_rel: PkidMap::default(),
@@ -91,7 +93,7 @@ impl SessionState {
         &self
             .channel
             .get_or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(capacity);
+                let (tx, rx) = mpsc::channel(capacity as usize);
                 let handle = SubscriberHandle {
                     client_id: client_id.clone(),
                     tx,
@@ -138,7 +140,7 @@ impl SessionState {
         let out = broker
             .router
             .subscribe(&inner, group.as_deref(), self.handle().clone(), sub);
-        self.subscriptions.insert(
+        self.subscriptions.get_or_insert_default().insert(
             filter.to_string(),
             SubRecord {
                 filter: inner,
@@ -151,7 +153,8 @@ impl SessionState {
 
     /// Removes a subscription; false if there was none.
     pub fn unsubscribe(&mut self, broker: &Broker, filter: &str) -> bool {
-        match (self.subscriptions.remove(filter), self.channel.as_deref()) {
+        let removed = self.subscriptions.as_mut().and_then(|m| m.remove(filter));
+        match (removed, self.channel.as_deref()) {
             (Some(rec), Some((handle, _))) => {
                 broker
                     .router
@@ -251,7 +254,7 @@ impl SessionState {
     pub fn terminate(mut self, broker: &Broker) {
         if let Some((handle, rx)) = self.channel.as_deref_mut() {
             rx.close();
-            for rec in self.subscriptions.values() {
+            for rec in self.subscriptions.iter().flat_map(|m| m.values()) {
                 broker
                     .router
                     .unsubscribe(&rec.filter, rec.group.as_deref(), handle);

@@ -30,7 +30,7 @@ impl SessionState {
     /// (inflight, queue, undelivered channel contents) goes into the snapshot.
     pub fn export(mut self, broker: &Broker) -> SessionSnapshot {
         if let Some((handle, rx)) = self.channel.as_deref_mut() {
-            for rec in self.subscriptions.values() {
+            for rec in self.subscriptions.iter().flat_map(|m| m.values()) {
                 broker
                     .router
                     .unsubscribe(&rec.filter, rec.group.as_deref(), handle);
@@ -50,7 +50,11 @@ impl SessionState {
                 queued.push(d);
             }
         }
-        let mut subscriptions: Vec<(String, SubRecord)> = self.subscriptions.drain().collect();
+        let mut subscriptions: Vec<(String, SubRecord)> = self
+            .subscriptions
+            .take()
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
         subscriptions.sort_by(|a, b| a.0.cmp(&b.0));
         let mut awaiting_rel: Vec<u16> = self.awaiting_rel.keys().copied().collect();
         awaiting_rel.sort_unstable();
