@@ -84,10 +84,15 @@ pub fn on_port(target: &Target, port: u16) -> Target {
 /// CPU time (user + system) of all these processes together, in microseconds; `None` if there are
 /// none or one is gone.
 pub fn cpu_us(pids: &[u32]) -> Option<u64> {
+    cpu_times(pids).map(procfs::CpuTimes::total)
+}
+
+/// User and system CPU time summed over these processes (see [`procfs::cpu_times`]).
+pub fn cpu_times(pids: &[u32]) -> Option<procfs::CpuTimes> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|p| procfs::cpu_us(*p)).sum()
+    pids.iter().map(|p| procfs::cpu_times(*p)).sum()
 }
 
 /// A `kB` line of `/proc/<pid>/status` summed over these processes (see [`procfs::status_kib`]).

@@ -3,8 +3,45 @@
 
 use std::fs;
 
+/// CPU time of a process (all threads) in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// In the process's own code.
+    pub user: u64,
+    /// In the kernel on its behalf (system calls, socket copies, page faults).
+    pub system: u64,
+}
+
+impl CpuTimes {
+    pub fn total(self) -> u64 {
+        self.user + self.system
+    }
+
+    /// `self - earlier`, per field.
+    pub fn since(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+impl std::iter::Sum for CpuTimes {
+    fn sum<I: Iterator<Item = CpuTimes>>(iter: I) -> CpuTimes {
+        iter.fold(CpuTimes::default(), |a, b| CpuTimes {
+            user: a.user + b.user,
+            system: a.system + b.system,
+        })
+    }
+}
+
 /// CPU time (user + system) of the whole process, all threads, in microseconds.
 pub fn cpu_us(pid: u32) -> Option<u64> {
+    cpu_times(pid).map(CpuTimes::total)
+}
+
+/// User and system CPU time of the whole process, all threads.
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; the fields after its closing parenthesis are fixed.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -13,7 +50,10 @@ pub fn cpu_us(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let ticks = clock_ticks();
-    Some((utime + stime) * 1_000_000 / ticks)
+    Some(CpuTimes {
+        user: utime * 1_000_000 / ticks,
+        system: stime * 1_000_000 / ticks,
+    })
 }
 
 fn clock_ticks() -> u64 {
@@ -66,5 +106,29 @@ mod tests {
         assert!(status_kib(pid, "VmHWM").is_some_and(|k| k > 0));
         assert!(cpu_us(pid).is_some());
         assert_eq!(status_kib(pid, "NoSuchKey"), None);
+    }
+
+    #[test]
+    fn cpu_times_add_up_and_subtract_per_field() {
+        let a = CpuTimes {
+            user: 30,
+            system: 5,
+        };
+        let b = CpuTimes {
+            user: 10,
+            system: 7,
+        };
+        let sum: CpuTimes = [a, b].into_iter().sum();
+        assert_eq!(
+            sum,
+            CpuTimes {
+                user: 40,
+                system: 12
+            }
+        );
+        assert_eq!(sum.total(), 52);
+        assert_eq!(sum.since(b), a);
+        // A counter never runs backwards; a reading taken out of order gives zero, not a wrap.
+        assert_eq!(b.since(a).user, 0);
     }
 }

@@ -231,7 +231,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
     let mut measured = None;
     let mut done_publishers = Vec::new();
     if !publishers.is_empty() || plan.sub.is_some() {
-        let cpu0 = multi::cpu_us(pids);
+        let cpu0 = multi::cpu_times(pids);
         let gen0 = procfs::self_cpu_us();
         let t0 = Instant::now();
         let t0_ns = wire::now_ns();
@@ -266,7 +266,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let cpu1 = multi::cpu_us(pids);
+        let cpu1 = multi::cpu_times(pids);
         let gen1 = procfs::self_cpu_us();
         let last_ns = stats.last_recv_ns.load(Relaxed);
         let elapsed = if last_ns > t0_ns {
@@ -274,7 +274,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         } else {
             t0.elapsed()
         };
-        measured = Some((cpu0.zip(cpu1).map(|(a, b)| b - a), gen1 - gen0, elapsed));
+        measured = Some((
+            cpu0.zip(cpu1).map(|(a, b)| b.since(a)),
+            gen1 - gen0,
+            elapsed,
+        ));
     }
     progress_task.abort();
     drop(done_publishers);
@@ -308,10 +312,15 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         summary["publish_rate"] = json!((published as f64 / secs).round());
         summary["delivered_rate"] = json!((received as f64 / secs).round());
         summary["generator_cpu_us"] = json!(gen_cpu);
-        if let Some(cpu) = cpu {
+        if let Some(times) = cpu {
+            let cpu = times.total();
             summary["broker_cpu_us"] = json!(cpu);
+            summary["broker_cpu_user_us"] = json!(times.user);
+            summary["broker_cpu_system_us"] = json!(times.system);
             if received > 0 {
-                summary["broker_cpu_us_per_msg"] = json!(round3(cpu as f64 / received as f64));
+                let per_msg = |us: u64| json!(round3(us as f64 / received as f64));
+                summary["broker_cpu_us_per_msg"] = per_msg(cpu);
+                summary["broker_cpu_system_us_per_msg"] = per_msg(times.system);
             }
             if cpu > 0 {
                 summary["generator_cpu_share"] = json!(round3(gen_cpu as f64 / cpu as f64));

@@ -63,6 +63,13 @@ const THROUGHPUT: &[Figure] = &[
     ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
     ("broker CPU µs/msg", "broker_cpu_us_per_msg", 1.0, 2, false),
     (
+        "of it in the kernel µs/msg",
+        "broker_cpu_system_us_per_msg",
+        1.0,
+        2,
+        false,
+    ),
+    (
         "peak RSS MiB",
         "broker_peak_rss_kib",
         1.0 / 1024.0,
@@ -74,6 +81,13 @@ const LATENCY: &[Figure] = &[
     ("latency p50 µs", "latency_us.p50", 1.0, 0, false),
     ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
     ("broker CPU µs/msg", "broker_cpu_us_per_msg", 1.0, 2, false),
+    (
+        "of it in the kernel µs/msg",
+        "broker_cpu_system_us_per_msg",
+        1.0,
+        2,
+        false,
+    ),
     (
         "peak RSS MiB",
         "broker_peak_rss_kib",
@@ -115,6 +129,13 @@ const PAIR: &[Figure] = &[
     (
         "CPU of both brokers µs/msg",
         "broker_cpu_us_per_msg",
+        1.0,
+        2,
+        false,
+    ),
+    (
+        "of it in the kernel µs/msg",
+        "broker_cpu_system_us_per_msg",
         1.0,
         2,
         false,
