@@ -5,10 +5,8 @@ use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
-use futures_util::{Sink, Stream as _};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -16,10 +14,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use linkmq_ws_stream::WsStream;
 
 use crate::error::ClientError;
 
@@ -415,10 +414,7 @@ async fn ws_connect<S: AsyncRead + AsyncWrite + Unpin>(
             WsError::Io(e) => ClientError::Io(e),
             e => ClientError::WebSocket(e.to_string()),
         })?;
-    Ok(WsStream {
-        inner: ws,
-        pending: Bytes::new(),
-    })
+    Ok(WsStream::new(ws))
 }
 
 impl AsyncRead for Stream {
@@ -457,76 +453,6 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Other(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
-/// A WebSocket as a byte stream: binary frame payloads back to back; each write one binary frame.
-struct WsStream<S> {
-    inner: WebSocketStream<S>,
-    pending: Bytes,
-}
-
-fn ws_io_err(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            io::Error::new(io::ErrorKind::BrokenPipe, "websocket closed")
-        }
-        e => io::Error::new(io::ErrorKind::InvalidData, e),
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.remaining());
-                buf.put_slice(&self.pending[..n]);
-                self.pending.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
-                None | Some(Ok(Message::Close(_))) => return Poll::Ready(Ok(())),
-                Some(Ok(Message::Binary(b))) => self.pending = b,
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "[MQTT-6.0.0-1] text frame on an MQTT WebSocket",
-                    )));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Poll::Ready(Err(ws_io_err(e))),
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        ready!(Sink::<Message>::poll_ready(Pin::new(&mut self.inner), cx)).map_err(ws_io_err)?;
-        Pin::new(&mut self.inner)
-            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
-            .map_err(ws_io_err)?;
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Sink::<Message>::poll_flush(Pin::new(&mut self.inner), cx).map_err(ws_io_err)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(Sink::<Message>::poll_close(Pin::new(&mut self.inner), cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(ws_io_err(e))),
         }
     }
 }

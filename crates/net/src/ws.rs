@@ -2,18 +2,12 @@
 //! `Origin`) and a byte-stream view of the binary frames, so the same framer as TCP reads them.
 //! MQTT packets may span frames and one frame may hold several packets [MQTT-6.0.0-2].
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
-use bytes::{Buf, Bytes};
-use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::WebSocketStream;
+pub(crate) use linkmq_ws_stream::WsStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// A WebSocket listener's settings (`listeners.ws|wss.<name>.websocket`).
 #[derive(Debug, Clone, PartialEq)]
@@ -115,86 +109,4 @@ where
     let ws =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
     Ok(WsStream::new(ws))
-}
-
-/// A WebSocket as a byte stream: reads yield binary frame payloads back to back; each write is sent
-/// as one binary frame.
-pub(crate) struct WsStream<S> {
-    inner: WebSocketStream<S>,
-    pending: Bytes,
-}
-
-impl<S> WsStream<S> {
-    pub(crate) fn new(inner: WebSocketStream<S>) -> Self {
-        WsStream {
-            inner,
-            pending: Bytes::new(),
-        }
-    }
-}
-
-fn io_err(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            io::Error::new(io::ErrorKind::BrokenPipe, "websocket closed")
-        }
-        e => io::Error::new(io::ErrorKind::InvalidData, e),
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.remaining());
-                buf.put_slice(&self.pending[..n]);
-                self.pending.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
-                None | Some(Ok(Message::Close(_))) => return Poll::Ready(Ok(())),
-                Some(Ok(Message::Binary(b))) => self.pending = b,
-                // [MQTT-6.0.0-1]: anything but binary data frames closes the connection.
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "[MQTT-6.0.0-1] text frame on an MQTT WebSocket",
-                    )));
-                }
-                Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frame
-                Some(Err(e)) => return Poll::Ready(Err(io_err(e))),
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let inner = Pin::new(&mut self.inner);
-        ready!(Sink::<Message>::poll_ready(inner, cx)).map_err(io_err)?;
-        Pin::new(&mut self.inner)
-            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
-            .map_err(io_err)?;
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Sink::<Message>::poll_flush(Pin::new(&mut self.inner), cx).map_err(io_err)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(Sink::<Message>::poll_close(Pin::new(&mut self.inner), cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(io_err(e))),
-        }
-    }
 }
