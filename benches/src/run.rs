@@ -148,6 +148,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
     }
     for h in handshakes {
         if let Some(c) = h.await? {
+            c.reset_on_close();
             tasks.push(tokio::spawn(idle(c, stats.clone())));
         }
     }

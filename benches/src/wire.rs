@@ -43,6 +43,17 @@ pub struct Conn {
     pub protocol: Protocol,
 }
 
+impl Conn {
+    /// Makes closing this connection a reset instead of a FIN, so it leaves no TIME_WAIT behind:
+    /// 10,000 idle connections closed normally hold 10,000 loopback address pairs for a minute, and
+    /// new connections that land on one wait out a SYN retransmit (PAWS), stalling the runs after.
+    pub fn reset_on_close(&self) {
+        if let Stream::Tcp(s) = &self.stream {
+            let _ = s.set_zero_linger();
+        }
+    }
+}
+
 /// Nanoseconds since the Unix epoch (the clock every publisher and subscriber shares).
 pub fn now_ns() -> u64 {
     SystemTime::now()
