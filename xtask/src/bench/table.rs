@@ -57,45 +57,27 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
 /// (label, JSON path, scale, decimals, higher is better)
 type Figure = (&'static str, &'static str, f64, usize, bool);
 
-const THROUGHPUT: &[Figure] = &[
-    ("delivered msg/s", "delivered_rate", 1.0, 0, true),
-    ("latency p50 µs", "latency_us.p50", 1.0, 0, false),
-    ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
-    ("broker CPU µs/msg", "broker_cpu_us_per_msg", 1.0, 2, false),
-    (
-        "of it in the kernel µs/msg",
-        "broker_cpu_system_us_per_msg",
-        1.0,
-        2,
-        false,
-    ),
-    (
-        "peak RSS MiB",
-        "broker_peak_rss_kib",
-        1.0 / 1024.0,
-        1,
-        false,
-    ),
-];
-const LATENCY: &[Figure] = &[
-    ("latency p50 µs", "latency_us.p50", 1.0, 0, false),
-    ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
-    ("broker CPU µs/msg", "broker_cpu_us_per_msg", 1.0, 2, false),
-    (
-        "of it in the kernel µs/msg",
-        "broker_cpu_system_us_per_msg",
-        1.0,
-        2,
-        false,
-    ),
-    (
-        "peak RSS MiB",
-        "broker_peak_rss_kib",
-        1.0 / 1024.0,
-        1,
-        false,
-    ),
-];
+const DELIVERED: Figure = ("delivered msg/s", "delivered_rate", 1.0, 0, true);
+const P50: Figure = ("latency p50 µs", "latency_us.p50", 1.0, 0, false);
+const P99: Figure = ("latency p99 µs", "latency_us.p99", 1.0, 0, false);
+const CPU_PER_MSG: Figure = ("broker CPU µs/msg", "broker_cpu_us_per_msg", 1.0, 2, false);
+const KERNEL_PER_MSG: Figure = (
+    "of it in the kernel µs/msg",
+    "broker_cpu_system_us_per_msg",
+    1.0,
+    2,
+    false,
+);
+const PEAK_RSS: Figure = (
+    "peak RSS MiB",
+    "broker_peak_rss_kib",
+    1.0 / 1024.0,
+    1,
+    false,
+);
+
+const THROUGHPUT: &[Figure] = &[DELIVERED, P50, P99, CPU_PER_MSG, KERNEL_PER_MSG, PEAK_RSS];
+const LATENCY: &[Figure] = &[P50, P99, CPU_PER_MSG, KERNEL_PER_MSG, PEAK_RSS];
 const IDLE: &[Figure] = &[
     ("connections/s", "connections.rate", 1.0, 0, true),
     (
@@ -112,41 +94,17 @@ const IDLE: &[Figure] = &[
         1,
         false,
     ),
-    (
-        "peak RSS MiB",
-        "broker_peak_rss_kib",
-        1.0 / 1024.0,
-        1,
-        false,
-    ),
+    PEAK_RSS,
 ];
 
 /// Two brokers (cluster nodes, linked clusters, bridged Mosquittos): CPU and memory of both together.
 const PAIR: &[Figure] = &[
-    ("delivered msg/s", "delivered_rate", 1.0, 0, true),
-    ("latency p50 µs", "latency_us.p50", 1.0, 0, false),
-    ("latency p99 µs", "latency_us.p99", 1.0, 0, false),
-    (
-        "CPU of both brokers µs/msg",
-        "broker_cpu_us_per_msg",
-        1.0,
-        2,
-        false,
-    ),
-    (
-        "of it in the kernel µs/msg",
-        "broker_cpu_system_us_per_msg",
-        1.0,
-        2,
-        false,
-    ),
-    (
-        "peak RSS of both MiB",
-        "broker_peak_rss_kib",
-        1.0 / 1024.0,
-        1,
-        false,
-    ),
+    DELIVERED,
+    P50,
+    P99,
+    ("CPU of both brokers µs/msg", CPU_PER_MSG.1, 1.0, 2, false),
+    KERNEL_PER_MSG,
+    ("peak RSS of both MiB", PEAK_RSS.1, PEAK_RSS.2, 1, false),
 ];
 
 fn figures(scenario: &str) -> &'static [Figure] {
