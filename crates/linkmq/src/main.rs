@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use linkmq_cluster::ctl::CtlRequest;
 use tracing_subscriber::EnvFilter;
 
+mod process;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "linkmq",
@@ -123,9 +125,12 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Start { config } => {
-            tune_malloc();
+            process::tune_malloc();
+            // Before the runtime's threads exist (see `process::FdTable`).
+            let fds = process::FdTable::prepare();
             let cfg = load(config.as_deref())?;
             init_logging(&cfg);
+            fds.log();
             for w in &cfg.warnings {
                 tracing::warn!("{w}");
             }
@@ -137,29 +142,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
-
-/// glibc's malloc hands freed memory at the top of a heap back to the kernel once it passes
-/// 128 KiB (`M_TRIM_THRESHOLD`), so relaying 64 KB messages maps and faults in the same pages again
-/// for nearly every message (measured on `payload-64k`: up to 7 page faults per message, and the
-/// broker's CPU per message doubling with them). The broker keeps up to 16 MiB of freed heap and
-/// serves buffers up to 1 MiB from it (above that, `mmap` as usual). The `MALLOC_TRIM_THRESHOLD_`
-/// and `MALLOC_MMAP_THRESHOLD_` environment variables, when set, still decide.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_malloc() {
-    const TRIM: libc::c_int = 16 << 20;
-    const MMAP: libc::c_int = 1 << 20;
-    if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
-        // SAFETY: mallopt only sets a glibc tunable; called before any other thread exists.
-        unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM) };
-    }
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        // SAFETY: as above.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP) };
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}
 
 fn load(path: Option<&std::path::Path>) -> anyhow::Result<linkmq_config::Config> {
     linkmq_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
