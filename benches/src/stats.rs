@@ -148,6 +148,8 @@ pub struct Stats {
     pub conn_failed: AtomicU64,
     /// Connections lost after they were established.
     pub disconnected: AtomicU64,
+    /// Handshake time: from opening the socket to CONNACK (after the concurrency and rate limits).
+    pub connect_latency: Histogram,
     /// Publish → receive latency, all of the run.
     pub latency: Histogram,
     /// The same, since the last progress line.

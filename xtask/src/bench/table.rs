@@ -94,6 +94,27 @@ const IDLE: &[Figure] = &[
         1,
         false,
     ),
+    (
+        "handshake p50 µs",
+        "connections.latency_us.p50",
+        1.0,
+        0,
+        false,
+    ),
+    (
+        "handshake p99 µs",
+        "connections.latency_us.p99",
+        1.0,
+        0,
+        false,
+    ),
+    (
+        "generator CPU µs/conn",
+        "connections.generator_cpu_us_per_conn",
+        1.0,
+        1,
+        false,
+    ),
     PEAK_RSS,
 ];
 
