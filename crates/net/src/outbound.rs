@@ -12,7 +12,7 @@ use linkmq_core::session::inflight::{InflightEntry, Stage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::channel::Channel;
-use crate::connection::{Connection, WRITE_HIGH_WATER};
+use crate::connection::{Connection, WRITE_HIGH_WATER, WRITE_HIGH_WATER_SHARED};
 use crate::inbound::ack;
 
 impl Channel {
@@ -22,7 +22,8 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
-        while conn.wbuf.len() < WRITE_HIGH_WATER {
+        while conn.wbuf.copied_len() < WRITE_HIGH_WATER && conn.wbuf.len() < WRITE_HIGH_WATER_SHARED
+        {
             let Some((d, pkid)) = self
                 .session
                 .next_to_send(&self.broker, usize::from(self.window))
