@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::rate::{self, Rate};
 use crate::reader::{self, Ctx, KeyPath, Section};
 use crate::tls::{ListenerSslOptions, read_listener_ssl};
@@ -117,6 +119,24 @@ pub struct TcpOptions {
     pub nodelay: bool,
     /// Set SO_REUSEADDR.
     pub reuseaddr: bool,
+    /// SO_RCVBUF in bytes; `None` leaves the OS default.
+    pub recbuf: Option<u64>,
+    /// SO_SNDBUF in bytes; `None` leaves the OS default.
+    pub sndbuf: Option<u64>,
+    /// TCP keepalive probes (`"Idle,Interval,Probes"`); `None` is `"none"`: off.
+    pub keepalive: Option<TcpKeepalive>,
+}
+
+/// `tcp_options.keepalive = "Idle,Interval,Probes"`: SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL
+/// and TCP_KEEPCNT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Seconds of silence before the first probe.
+    pub idle: u32,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: u32,
 }
 
 impl Default for TcpOptions {
@@ -127,6 +147,9 @@ impl Default for TcpOptions {
             send_timeout_close: true,
             nodelay: true,
             reuseaddr: true,
+            recbuf: None,
+            sndbuf: None,
+            keepalive: None,
         }
     }
 }
@@ -296,17 +319,60 @@ fn read_tcp_options(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> TcpOptions {
         ),
         nodelay: sec.get(ctx, "nodelay", d.nodelay, reader::boolean),
         reuseaddr: sec.get(ctx, "reuseaddr", d.reuseaddr, reader::boolean),
+        recbuf: sec.opt(ctx, "recbuf", reader::size_in(1, MAX_SOCKET_BUFFER)),
+        sndbuf: sec.opt(ctx, "sndbuf", reader::size_in(1, MAX_SOCKET_BUFFER)),
+        keepalive: sec.get(ctx, "keepalive", d.keepalive, tcp_keepalive),
     };
-    sec.accept(&[
-        "active_n",
-        "recbuf",
-        "sndbuf",
-        "buffer",
-        "high_watermark",
-        "keepalive",
-    ]);
+    // Options of the Erlang VM's port driver: linkmq's sockets have no such layer.
+    for key in ["active_n", "buffer", "high_watermark"] {
+        if sec.has(key) {
+            ctx.warn(
+                &sec.path().key(key),
+                "an Erlang VM port option, it has no effect in linkmq",
+            );
+        }
+    }
+    sec.accept(&["active_n", "buffer", "high_watermark"]);
     sec.finish(ctx);
     out
+}
+
+/// The largest `recbuf` / `sndbuf` (setsockopt takes an int; Linux caps it further at
+/// `net.core.rmem_max` / `wmem_max` unless the process may override them).
+const MAX_SOCKET_BUFFER: u64 = 1 << 30;
+
+/// `"none"`, or `"Idle,Interval,Probes"` in seconds (e.g. `"240,30,5"`), each within Linux's limits.
+fn tcp_keepalive(v: &Value) -> Result<Option<TcpKeepalive>, String> {
+    if reader::is_word(v, "none") {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "expected \"none\" or \"Idle,Interval,Probes\" (seconds, seconds, count) like \"240,30,5\", found {}",
+            reader::describe(v)
+        )
+    };
+    let Value::String(s) = v else {
+        return Err(bad());
+    };
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [idle, interval, probes] = parts[..] else {
+        return Err(bad());
+    };
+    let num = |p: &str, what: &str, max: u32| -> Result<u32, String> {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{what} must be an integer from 1 to {max}, found {p:?} in {}",
+                reader::describe(v)
+            )),
+        }
+    };
+    Ok(Some(TcpKeepalive {
+        idle: num(idle, "Idle", 32767)?,
+        interval: num(interval, "Interval", 32767)?,
+        probes: num(probes, "Probes", 127)?,
+    }))
 }
 
 fn read_websocket(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> WebsocketOptions {

@@ -1,0 +1,120 @@
+//! `listeners.<type>.<name>.tcp_options`: EMQX defaults, socket buffers, keepalive, and the Erlang
+//! port options that only warn.
+
+use std::time::Duration;
+
+use linkmq_config::{Config, TcpOptions, parse_str};
+
+fn parse(text: &str) -> Config {
+    parse_str(text, "etc/emqx.conf", &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(text: &str) -> String {
+    match parse_str(text, "etc/emqx.conf", &[]) {
+        Ok(_) => panic!("expected an error for {text:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn tcp_options_default_to_emqx_defaults() {
+    let c = parse("listeners.ssl.default.ssl_options { certfile = c.pem, keyfile = k.pem }\n");
+    for tcp in [&c.listeners.tcp["default"], &c.listeners.ssl["default"]] {
+        let o = &tcp.tcp_options;
+        assert_eq!(o, &TcpOptions::default());
+        assert_eq!(
+            (o.backlog, o.send_timeout, o.send_timeout_close),
+            (1024, Duration::from_secs(15), true)
+        );
+        assert!(o.nodelay && o.reuseaddr);
+        assert_eq!((o.recbuf, o.sndbuf, o.keepalive), (None, None, None));
+    }
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn every_tcp_option_is_read() {
+    let c = parse(
+        r#"
+        listeners.tcp.default.tcp_options {
+          backlog = 128
+          send_timeout = 1s
+          send_timeout_close = false
+          nodelay = false
+          reuseaddr = false
+          recbuf = 64KB
+          sndbuf = "2MB"
+          keepalive = "240, 30,5"
+        }
+        listeners.ws.default.tcp_options { recbuf = 4096, keepalive = none }
+        "#,
+    );
+    let o = &c.listeners.tcp["default"].tcp_options;
+    assert_eq!(o.backlog, 128);
+    assert_eq!(o.send_timeout, Duration::from_secs(1));
+    assert!(!o.send_timeout_close && !o.nodelay && !o.reuseaddr);
+    assert_eq!((o.recbuf, o.sndbuf), (Some(64 * 1024), Some(2 << 20)));
+    let k = o.keepalive.expect("keepalive");
+    assert_eq!((k.idle, k.interval, k.probes), (240, 30, 5));
+    let ws = &c.listeners.ws["default"].tcp_options;
+    assert_eq!((ws.recbuf, ws.sndbuf, ws.keepalive), (Some(4096), None, None));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn bad_tcp_options_name_file_line_column_and_key() {
+    assert_eq!(
+        error("listeners.tcp.default.tcp_options {\n  keepalive = \"240,30\"\n}\n"),
+        r#"etc/emqx.conf:2:3: listeners.tcp.default.tcp_options.keepalive: expected "none" or "Idle,Interval,Probes" (seconds, seconds, count) like "240,30,5", found "240,30""#
+    );
+    assert_eq!(
+        error("listeners.tcp.default.tcp_options.keepalive = \"240,0,5\"\n"),
+        r#"etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.keepalive: Interval must be an integer from 1 to 32767, found "0" in "240,0,5""#
+    );
+    assert_eq!(
+        error("listeners.tcp.default.tcp_options.keepalive = \"240,30,500\"\n"),
+        r#"etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.keepalive: Probes must be an integer from 1 to 127, found "500" in "240,30,500""#
+    );
+    assert_eq!(
+        error("listeners.tcp.default.tcp_options.keepalive = true\n"),
+        r#"etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.keepalive: expected "none" or "Idle,Interval,Probes" (seconds, seconds, count) like "240,30,5", found true"#
+    );
+    assert_eq!(
+        error("listeners.tcp.default {\n  tcp_options { recbuf = lots }\n}\n"),
+        r#"etc/emqx.conf:2:17: listeners.tcp.default.tcp_options.recbuf: expected a size like "1MB", found "lots""#
+    );
+    assert!(
+        error("listeners.tcp.default.tcp_options.sndbuf = 0\n").starts_with(
+            "etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.sndbuf: expected a size between"
+        )
+    );
+    assert!(
+        error("listeners.tcp.default.tcp_options.send_timeout = soon\n").starts_with(
+            "etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.send_timeout: expected a duration"
+        )
+    );
+    assert!(
+        error("listeners.tcp.default.tcp_options.backlog = 0\n")
+            .starts_with("etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.backlog:")
+    );
+}
+
+#[test]
+fn erlang_port_options_are_accepted_with_a_warning() {
+    let c = parse(
+        "listeners.tcp.default.tcp_options {\n  active_n = 100\n  buffer = 4KB\n  high_watermark = 1MB\n}\n",
+    );
+    assert_eq!(c.listeners.tcp["default"].tcp_options, TcpOptions::default());
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    for (w, key) in c
+        .warnings
+        .iter()
+        .zip(["active_n", "buffer", "high_watermark"])
+    {
+        assert!(
+            w.contains(&format!("listeners.tcp.default.tcp_options.{key}: "))
+                && w.contains("no effect in linkmq"),
+            "{w}"
+        );
+    }
+}
