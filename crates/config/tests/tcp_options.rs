@@ -57,7 +57,10 @@ fn every_tcp_option_is_read() {
     let k = o.keepalive.expect("keepalive");
     assert_eq!((k.idle, k.interval, k.probes), (240, 30, 5));
     let ws = &c.listeners.ws["default"].tcp_options;
-    assert_eq!((ws.recbuf, ws.sndbuf, ws.keepalive), (Some(4096), None, None));
+    assert_eq!(
+        (ws.recbuf, ws.sndbuf, ws.keepalive),
+        (Some(4096), None, None)
+    );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
@@ -104,7 +107,10 @@ fn erlang_port_options_are_accepted_with_a_warning() {
     let c = parse(
         "listeners.tcp.default.tcp_options {\n  active_n = 100\n  buffer = 4KB\n  high_watermark = 1MB\n}\n",
     );
-    assert_eq!(c.listeners.tcp["default"].tcp_options, TcpOptions::default());
+    assert_eq!(
+        c.listeners.tcp["default"].tcp_options,
+        TcpOptions::default()
+    );
     assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
     for (w, key) in c
         .warnings
