@@ -86,6 +86,7 @@ counters! {
     SessionDiscarded => "session.discarded",
     SessionTerminated => "session.terminated",
     ConnectionsRejected => "connections.rejected",
+    ConnectionsSendTimeout => "connections.send_timeout",
 }
 
 /// Shards per counter set; threads beyond this share shards (still correct, only slower).

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::connection::{Connection, read_some};
+use crate::connection::{Connection, WriteQueue, read_some};
 
 /// How the connected phase ended.
 #[derive(Debug)]
@@ -182,6 +182,9 @@ impl Channel {
         let mut armed = false;
         // Cleared when the registry forgets this connection without a word (nothing more can come).
         let mut ctl_open = true;
+        // Since when the socket has taken none of what waits for it (for send_timeout): the clock
+        // is read when a write is first refused, not per write; any progress clears it.
+        let mut stalled_since: Option<Instant> = None;
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
             loop {
@@ -224,6 +227,7 @@ impl Channel {
                 if let Some(next) = self
                     .deadlines(paused, last_recv)
                     .into_iter()
+                    .chain([stall_deadline(stalled_since, conn)])
                     .flatten()
                     .min()
                     && (!armed || next < timer.deadline())
@@ -248,10 +252,12 @@ impl Channel {
                     }
                     Err(_) => return Exit::Abnormal("socket error"),
                 },
-                r = conn.wbuf.write_to(&mut conn.writer), if !conn.wbuf.is_empty() => {
-                    if r.is_err() {
-                        return Exit::Abnormal("socket error on write");
-                    }
+                r = conn.wbuf.write_or_refusal(&mut conn.writer, stalled_since.is_none() && conn.send_timeout.timeout().is_some()),
+                    if !conn.wbuf.is_empty() => match r {
+                    Ok(Some(_)) => stalled_since = None,
+                    // Refused: the send timeout runs from now (the timer is armed above).
+                    Ok(None) => stalled_since = Some(Instant::now()),
+                    Err(_) => return Exit::Abnormal("socket error on write"),
                 },
                 d = recv_opt(self.session.deliveries()) => {
                     if let Some(d) = d {
@@ -282,6 +288,17 @@ impl Channel {
                     }
                     if rel_expiry.is_some_and(|d| d <= now) {
                         self.expire_awaiting_rel();
+                    }
+                    if stall_deadline(stalled_since, conn).is_some_and(|d| d <= now) {
+                        self.broker.metrics.inc(Counter::ConnectionsSendTimeout);
+                        if conn.send_timeout.close() {
+                            debug!(client_id = %self.session.client_id, timeout = ?conn.send_timeout.timeout(), queued = conn.wbuf.len(), "send timed out, closing");
+                            // The socket takes nothing: what waits is dropped, not flushed.
+                            conn.wbuf = WriteQueue::default();
+                            return Exit::Abnormal("send timeout");
+                        }
+                        debug!(client_id = %self.session.client_id, timeout = ?conn.send_timeout.timeout(), queued = conn.wbuf.len(), "send timed out, still waiting (send_timeout_close = false)");
+                        stalled_since = Some(now);
                     }
                 }
             }
@@ -440,6 +457,14 @@ impl Channel {
         debug!(client_id = %self.session.client_id, topic = %msg.topic, "publishing will message");
         self.broker.publish(Arc::new(msg));
     }
+}
+
+/// When the socket, refusing bytes since `stalled_since`, has timed out (`tcp_options.send_timeout`).
+fn stall_deadline<R, W>(
+    stalled_since: Option<Instant>,
+    conn: &Connection<R, W>,
+) -> Option<Instant> {
+    stalled_since?.checked_add(conn.send_timeout.timeout()?)
 }
 
 /// The next delivery, or never when the session has no delivery channel (no subscription yet).

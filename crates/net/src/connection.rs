@@ -158,6 +158,21 @@ impl WriteQueue {
         std::future::poll_fn(|cx| self.poll_write_to(writer, cx)).await
     }
 
+    /// [`WriteQueue::write_to`], except that when `report_refusal` is set and the writer takes
+    /// nothing now (the socket is full), it returns `Ok(None)` at once instead of waiting: the
+    /// send timeout starts. The waker stays registered with the writer either way.
+    pub fn write_or_refusal<'a, W: AsyncWrite + Unpin>(
+        &'a mut self,
+        writer: &'a mut W,
+        report_refusal: bool,
+    ) -> impl Future<Output = std::io::Result<Option<usize>>> + 'a {
+        std::future::poll_fn(move |cx| match self.poll_write_to(writer, cx) {
+            Poll::Ready(r) => Poll::Ready(r.map(Some)),
+            Poll::Pending if report_refusal => Poll::Ready(Ok(None)),
+            Poll::Pending => Poll::Pending,
+        })
+    }
+
     fn poll_write_to<W: AsyncWrite + Unpin>(
         &mut self,
         writer: &mut W,
@@ -210,6 +225,36 @@ impl WriteQueue {
     }
 }
 
+/// `tcp_options.send_timeout` and `send_timeout_close` in the two bytes the connection had spare:
+/// the timeout in tenths of a second (rounded up, at least one; at most 3,276.7 s, longer ones are
+/// cut to that; 0 = never) in the low 15 bits, the close flag in the top bit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SendTimeout(u16);
+
+impl SendTimeout {
+    const CLOSE: u16 = 0x8000;
+
+    pub(crate) fn new(timeout: Option<Duration>, close: bool) -> SendTimeout {
+        let tenths = timeout.map_or(0, |t| {
+            t.as_millis()
+                .div_ceil(100)
+                .clamp(1, u128::from(!Self::CLOSE)) as u16
+        });
+        SendTimeout(tenths | if close { Self::CLOSE } else { 0 })
+    }
+
+    /// How long a socket may refuse every byte; `None`: forever.
+    pub(crate) fn timeout(self) -> Option<Duration> {
+        let tenths = self.0 & !Self::CLOSE;
+        (tenths > 0).then(|| Duration::from_millis(u64::from(tenths) * 100))
+    }
+
+    /// Whether a timed-out connection is closed.
+    pub(crate) fn close(self) -> bool {
+        self.0 & Self::CLOSE != 0
+    }
+}
+
 /// One client socket with its buffers.
 pub(crate) struct Connection<R, W> {
     pub reader: R,
@@ -231,6 +276,8 @@ pub(crate) struct Connection<R, W> {
     pub(crate) limiter: crate::limiter::InboundLimiter,
     /// The listener has `enable_authn = false`.
     pub skip_authn: bool,
+    /// The listener's `tcp_options.send_timeout` / `send_timeout_close`.
+    pub(crate) send_timeout: SendTimeout,
     /// The listener's `max_connections` slot, released when the connection goes.
     pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -257,6 +304,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             peer_cert: None,
             limiter: Default::default(),
             skip_authn: false,
+            send_timeout: SendTimeout::default(),
             permit: None,
         }
     }
@@ -410,6 +458,21 @@ mod tests {
         assert_eq!(rest_of_packet(&[0x30, 4]), Some(4));
         // An unfinished remaining length.
         assert_eq!(rest_of_packet(&[0x30, 0xC8]), None);
+    }
+
+    #[test]
+    fn send_timeout_keeps_tenths_of_a_second_and_the_close_flag() {
+        let t = |ms| Some(Duration::from_millis(ms));
+        assert_eq!(SendTimeout::default().timeout(), None);
+        assert_eq!(SendTimeout::new(None, true).timeout(), None);
+        assert!(SendTimeout::new(None, true).close());
+        let s = SendTimeout::new(t(15_000), true);
+        assert_eq!((s.timeout(), s.close()), (t(15_000), true));
+        let s = SendTimeout::new(t(1_001), false);
+        assert_eq!((s.timeout(), s.close()), (t(1_100), false));
+        assert_eq!(SendTimeout::new(t(0), true).timeout(), t(100));
+        let long = SendTimeout::new(Some(Duration::from_secs(86_400)), false);
+        assert_eq!((long.timeout(), long.close()), (t(3_276_700), false));
     }
 
     /// A writer taking at most `step` bytes per call, vectored or not.

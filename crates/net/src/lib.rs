@@ -19,6 +19,8 @@ mod tls;
 mod ws;
 
 pub use limiter::Rate;
-pub use listener::{Listener, ListenerOptions, TcpListenerConfig, Transport};
+pub use listener::{
+    Listener, ListenerOptions, SocketOptions, TcpKeepalive, TcpListenerConfig, Transport,
+};
 pub use tls::{TlsServer, TlsServerOptions, TlsSetupError, TlsVersion};
 pub use ws::WsOptions;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use linkmq_core::Broker;
 use linkmq_core::metrics::Counter;
@@ -13,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, SendTimeout};
 use crate::limiter::{InboundLimiter, Rate, TokenBucket};
 use crate::tls::TlsServer;
 use crate::ws::{self, WsOptions};
@@ -68,10 +69,66 @@ pub struct ListenerOptions {
     /// `enable_authn = false`: clients of this listener skip authentication (EMQX's per-listener
     /// anonymous access); authorization still applies.
     pub skip_authn: bool,
+    /// `tcp_options`: socket options and the send timeout.
+    pub tcp: SocketOptions,
 }
 
-/// Connections the kernel queues for `accept` (EMQX's `acceptors` backlog).
-const BACKLOG: u32 = 1024;
+/// A listener's `tcp_options`. Everything but the send timeout is set on the listening socket,
+/// before `listen`, and Linux gives it to the sockets accepted from it: nothing per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// Connections the kernel queues for `accept`.
+    pub backlog: u32,
+    /// SO_REUSEADDR: a restarted broker rebinds at once.
+    pub reuseaddr: bool,
+    /// TCP_NODELAY on accepted sockets (false: they keep Nagle's algorithm).
+    pub nodelay: bool,
+    /// SO_RCVBUF in bytes (Linux reports twice this); `None` keeps the OS default (autotuned).
+    pub recbuf: Option<u32>,
+    /// SO_SNDBUF in bytes (Linux reports twice this); `None` keeps the OS default (autotuned).
+    pub sndbuf: Option<u32>,
+    /// SO_KEEPALIVE with these probe settings; `None`: off.
+    pub keepalive: Option<TcpKeepalive>,
+    /// A client whose socket takes no byte of what is waiting for it this long has timed out;
+    /// `None`: never. Kept in tenths of a second, rounded up, at most [`Self::MAX_SEND_TIMEOUT`].
+    pub send_timeout: Option<Duration>,
+    /// Close a connection whose send timed out (else it is logged and the broker keeps waiting).
+    pub send_timeout_close: bool,
+}
+
+impl SocketOptions {
+    /// The longest `send_timeout` kept (a connection holds it in tenths of a second in two bytes);
+    /// longer ones are cut to this.
+    pub const MAX_SEND_TIMEOUT: Duration = Duration::from_millis(3_276_700);
+}
+
+impl Default for SocketOptions {
+    /// EMQX's defaults: backlog 1024, TCP_NODELAY, SO_REUSEADDR, OS buffer sizes, no keepalive,
+    /// close after 15 s without progress.
+    fn default() -> Self {
+        SocketOptions {
+            backlog: 1024,
+            reuseaddr: true,
+            nodelay: true,
+            recbuf: None,
+            sndbuf: None,
+            keepalive: None,
+            send_timeout: Some(Duration::from_secs(15)),
+            send_timeout_close: true,
+        }
+    }
+}
+
+/// TCP keepalive probes (`tcp_options.keepalive = "Idle,Interval,Probes"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// TCP_KEEPIDLE: seconds of silence before the first probe.
+    pub idle: u32,
+    /// TCP_KEEPINTVL: seconds between probes.
+    pub interval: u32,
+    /// TCP_KEEPCNT: unanswered probes before the connection is dropped.
+    pub probes: u32,
+}
 
 /// A bound listener, ready to run.
 #[derive(Debug)]
@@ -92,7 +149,7 @@ impl Listener {
         config: TcpListenerConfig,
         options: ListenerOptions,
     ) -> std::io::Result<Listener> {
-        let socket = bind(config.bind)?;
+        let socket = bind(config.bind, &options.tcp)?;
         Ok(Listener {
             config,
             options,
@@ -116,6 +173,10 @@ impl Listener {
         // Whether accepted sockets have TCP_NODELAY from the listening socket (Linux does so):
         // learnt from the first one, then no setsockopt per connection.
         let mut nodelay_inherited = None;
+        let send_timeout = SendTimeout::new(
+            self.options.tcp.send_timeout,
+            self.options.tcp.send_timeout_close,
+        );
         info!(listener = %name, transport = self.options.transport.label(), bind = %self.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listener started");
         loop {
             let accepted = tokio::select! {
@@ -144,10 +205,12 @@ impl Listener {
                 drop(stream);
                 continue;
             };
-            let inherited =
-                *nodelay_inherited.get_or_insert_with(|| stream.nodelay().unwrap_or(false));
-            if !inherited {
-                let _ = stream.set_nodelay(true);
+            if self.options.tcp.nodelay {
+                let inherited =
+                    *nodelay_inherited.get_or_insert_with(|| stream.nodelay().unwrap_or(false));
+                if !inherited {
+                    let _ = stream.set_nodelay(true);
+                }
             }
             let limiter = InboundLimiter::new(self.options.messages_rate, self.options.bytes_rate);
             if let Transport::Tcp = &self.options.transport {
@@ -158,6 +221,7 @@ impl Listener {
                 let mut conn = Box::new(Connection::new(r, w, peer, broker.clone(), name.clone()));
                 conn.limiter = limiter;
                 conn.skip_authn = self.options.skip_authn;
+                conn.send_timeout = send_timeout;
                 conn.permit = Some(permit);
                 tracker.spawn(conn.run());
                 continue;
@@ -174,18 +238,69 @@ impl Listener {
     }
 }
 
-/// A listening socket with TCP_NODELAY set, so the sockets it accepts may have it from the start.
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening socket with the listener's `tcp_options`, so the sockets it accepts have them from
+/// the start (Linux copies TCP_NODELAY, the buffer sizes and the keepalive settings to them).
+fn bind(addr: SocketAddr, o: &SocketOptions) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    // As TcpListener::bind does: a restarted broker rebinds at once.
-    socket.set_reuseaddr(true)?;
-    let _ = socket.set_nodelay(true);
+    socket.set_reuseaddr(o.reuseaddr)?;
+    if o.nodelay {
+        // Checked on the first accepted socket: set per socket if it was not inherited.
+        let _ = socket.set_nodelay(true);
+    }
+    if let Some(n) = o.recbuf {
+        socket.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = o.sndbuf {
+        socket.set_send_buffer_size(n)?;
+    }
+    if let Some(k) = o.keepalive {
+        socket.set_keepalive(true)?;
+        set_keepalive_probes(&socket, k)?;
+    }
     socket.bind(addr)?;
-    socket.listen(BACKLOG)
+    socket.listen(o.backlog)
+}
+
+/// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (tokio sets only SO_KEEPALIVE).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_keepalive_probes(socket: &TcpSocket, k: TcpKeepalive) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    for (opt, value) in [
+        (libc::TCP_KEEPIDLE, k.idle),
+        (libc::TCP_KEEPINTVL, k.interval),
+        (libc::TCP_KEEPCNT, k.probes),
+    ] {
+        let value = libc::c_int::try_from(value)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: `fd` is an open socket owned by `socket` for the duration of the call, and the
+        // option value is a c_int of the length given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                opt,
+                (&raw const value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_keepalive_probes(_: &TcpSocket, _: TcpKeepalive) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "tcp_options.keepalive probe settings are supported on Linux only",
+    ))
 }
 
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
@@ -214,6 +329,8 @@ async fn serve_upgraded(
         conn.peer_cert = peer_cert.map(Box::new);
         conn.limiter = limiter;
         conn.skip_authn = options.skip_authn;
+        conn.send_timeout =
+            SendTimeout::new(options.tcp.send_timeout, options.tcp.send_timeout_close);
         conn.run().await;
     })
     .await;
@@ -294,5 +411,101 @@ where
             debug!(listener = %name, %peer, "WebSocket upgrade timed out");
             None
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    /// An integer socket option as the kernel reports it.
+    fn sockopt(fd: &impl AsRawFd, level: libc::c_int, opt: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: an open socket, and a c_int with its length for the kernel to fill in.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                opt,
+                (&raw mut value).cast(),
+                &raw mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        value
+    }
+
+    /// A listener with `tcp`, and a socket it accepted (as its accept loop does).
+    async fn accepted(tcp: SocketOptions) -> (Listener, TcpStream) {
+        let config = TcpListenerConfig {
+            name: "tcp:test".into(),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            max_connections: usize::MAX,
+        };
+        let options = ListenerOptions {
+            tcp,
+            ..Default::default()
+        };
+        let l = Listener::bind_with(config, options).await.unwrap();
+        let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (stream, _) = l.socket.accept().await.unwrap();
+        (l, stream)
+    }
+
+    #[tokio::test]
+    async fn accepted_sockets_get_the_listeners_tcp_options() {
+        let (l, s) = accepted(SocketOptions {
+            reuseaddr: false,
+            nodelay: false,
+            recbuf: Some(32 * 1024),
+            sndbuf: Some(48 * 1024),
+            keepalive: Some(TcpKeepalive {
+                idle: 240,
+                interval: 30,
+                probes: 5,
+            }),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(sockopt(&l.socket, libc::SOL_SOCKET, libc::SO_REUSEADDR), 0);
+        assert!(!s.nodelay().unwrap(), "nodelay = false: Nagle stays on");
+        // Linux doubles the sizes asked for (room for its bookkeeping) and reports that.
+        assert_eq!(
+            sockopt(&s, libc::SOL_SOCKET, libc::SO_RCVBUF),
+            2 * 32 * 1024
+        );
+        assert_eq!(
+            sockopt(&s, libc::SOL_SOCKET, libc::SO_SNDBUF),
+            2 * 48 * 1024
+        );
+        assert_eq!(sockopt(&s, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(sockopt(&s, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 240);
+        assert_eq!(sockopt(&s, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 30);
+        assert_eq!(sockopt(&s, libc::IPPROTO_TCP, libc::TCP_KEEPCNT), 5);
+    }
+
+    #[tokio::test]
+    async fn default_tcp_options_are_todays_socket_options() {
+        let (l, s) = accepted(SocketOptions::default()).await;
+        assert_eq!(SocketOptions::default().backlog, 1024);
+        assert_eq!(sockopt(&l.socket, libc::SOL_SOCKET, libc::SO_REUSEADDR), 1);
+        assert!(
+            s.nodelay().unwrap(),
+            "TCP_NODELAY from the listening socket"
+        );
+        assert_eq!(sockopt(&s, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
+        // Buffer sizes left to the kernel: not locked (autotuning stays on).
+        let (_, fresh) = accepted(SocketOptions {
+            recbuf: Some(8 * 1024),
+            ..Default::default()
+        })
+        .await;
+        assert_ne!(
+            sockopt(&s, libc::SOL_SOCKET, libc::SO_RCVBUF),
+            sockopt(&fresh, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        );
     }
 }
