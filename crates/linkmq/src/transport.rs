@@ -4,8 +4,8 @@
 use anyhow::anyhow;
 use linkmq_config::{ListenerConfig, SslVerify};
 use linkmq_net::{
-    ListenerOptions, Rate, TcpListenerConfig, TlsServer, TlsServerOptions, TlsVersion, Transport,
-    WsOptions,
+    ListenerOptions, Rate, SocketOptions, TcpKeepalive, TcpListenerConfig, TlsServer,
+    TlsServerOptions, TlsVersion, Transport, WsOptions,
 };
 
 /// Every enabled listener, TCP first, then SSL, WS, WSS (each by name).
@@ -32,6 +32,28 @@ fn rate(r: Option<linkmq_config::Rate>) -> Option<Rate> {
         amount: r.amount,
         period: r.period,
     })
+}
+
+/// `tcp_options` onto the socket options (sizes were bounded when the file was read).
+fn socket_options(key: &str, o: &linkmq_config::TcpOptions) -> SocketOptions {
+    if o.send_timeout > SocketOptions::MAX_SEND_TIMEOUT {
+        tracing::warn!(listener = %key, send_timeout = ?o.send_timeout, max = ?SocketOptions::MAX_SEND_TIMEOUT, "tcp_options.send_timeout is longer than linkmq keeps, cut to the maximum");
+    }
+    let size = |n: Option<u64>| n.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    SocketOptions {
+        backlog: o.backlog,
+        reuseaddr: o.reuseaddr,
+        nodelay: o.nodelay,
+        recbuf: size(o.recbuf),
+        sndbuf: size(o.sndbuf),
+        keepalive: o.keepalive.map(|k| TcpKeepalive {
+            idle: k.idle,
+            interval: k.interval,
+            probes: k.probes,
+        }),
+        send_timeout: Some(o.send_timeout),
+        send_timeout_close: o.send_timeout_close,
+    }
 }
 
 fn spec(
@@ -115,6 +137,55 @@ fn spec(
             messages_rate: rate(lc.messages_rate),
             bytes_rate: rate(lc.bytes_rate),
             skip_authn: !lc.enable_authn,
+            tcp: socket_options(&key, &lc.tcp_options),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn tcp_options_reach_every_listener() {
+        let text = r#"
+            listeners.tcp.default.tcp_options {
+              backlog = 64, nodelay = false, reuseaddr = false, recbuf = 16KB, sndbuf = 32KB
+              keepalive = "240,30,5", send_timeout = 2s, send_timeout_close = false
+            }
+            listeners.ws.default.tcp_options.backlog = 10
+        "#;
+        let config = linkmq_config::parse_str(text, "etc/emqx.conf", &[]).unwrap();
+        let specs = listener_specs(&config).unwrap();
+        let tcp = &specs[0].1.tcp;
+        assert_eq!(specs[0].0.name, "tcp:default");
+        assert_eq!(
+            tcp,
+            &SocketOptions {
+                backlog: 64,
+                reuseaddr: false,
+                nodelay: false,
+                recbuf: Some(16 * 1024),
+                sndbuf: Some(32 * 1024),
+                keepalive: Some(TcpKeepalive {
+                    idle: 240,
+                    interval: 30,
+                    probes: 5
+                }),
+                send_timeout: Some(Duration::from_secs(2)),
+                send_timeout_close: false,
+            }
+        );
+        assert_eq!(specs[1].0.name, "ws:default");
+        assert_eq!(
+            specs[1].1.tcp,
+            SocketOptions {
+                backlog: 10,
+                ..SocketOptions::default()
+            },
+            "the rest are EMQX's defaults, as before"
+        );
+    }
 }
