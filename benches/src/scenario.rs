@@ -81,7 +81,11 @@ pub fn plan(name: &str, quick: bool, mut base: Plan) -> anyhow::Result<Plan> {
     let open_loop = |base: &mut Plan, qos: QoS, rate: f64| {
         // At least 10,000 messages (10 s at 1,000 msg/s): a p99 over 5,000 rests on its 50 worst
         // samples and moved by ±20 % between repetitions of either broker.
-        let seconds: f64 = if quick { 2.0 } else { (10_000.0 / rate).max(5.0) };
+        let seconds: f64 = if quick {
+            2.0
+        } else {
+            (10_000.0 / rate).max(5.0)
+        };
         // The deadline must not cut the count short (it did: 4 s of the 5).
         base.duration = Duration::from_secs_f64(seconds + 1.0);
         base.sub = Some(sub_plan(1, "bench/lat", qos));
