@@ -3,18 +3,10 @@
 
 use std::time::Duration;
 
-use linkmq_config::{Config, FlappingDetectConfig, Rate, parse_str};
+use linkmq_config::{FlappingDetectConfig, Rate};
 
-fn parse(text: &str) -> Config {
-    parse_str(text, "etc/emqx.conf", &[]).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn error(text: &str) -> String {
-    match parse_str(text, "etc/emqx.conf", &[]) {
-        Ok(_) => panic!("expected an error for {text:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod common;
+use common::{error, parse};
 
 fn rate(amount: u64, secs: u64) -> Option<Rate> {
     Some(Rate {

@@ -3,18 +3,10 @@
 
 use std::time::Duration;
 
-use linkmq_config::{Config, TcpOptions, parse_str};
+use linkmq_config::TcpOptions;
 
-fn parse(text: &str) -> Config {
-    parse_str(text, "etc/emqx.conf", &[]).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn error(text: &str) -> String {
-    match parse_str(text, "etc/emqx.conf", &[]) {
-        Ok(_) => panic!("expected an error for {text:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod common;
+use common::{error, parse};
 
 #[test]
 fn tcp_options_default_to_emqx_defaults() {
