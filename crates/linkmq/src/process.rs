@@ -117,7 +117,8 @@ impl FdTable {
                 "raised the open-files limit (RLIMIT_NOFILE)"
             );
         }
-        if self.limit < 10_000 {
+        // 0: not known (getrlimit failed, or not Linux).
+        if self.limit > 0 && self.limit < 10_000 {
             tracing::warn!(
                 limit = self.limit,
                 "the open-files limit caps connections near this number; raise it (ulimit -n, LimitNOFILE)"

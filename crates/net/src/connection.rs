@@ -103,31 +103,29 @@ pub(crate) enum ReadError {
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
     chunks: VecDeque<(Bytes, bool)>,
-    /// Bytes in `chunks`.
-    chunked: usize,
+    /// Bytes in `chunks` that were copied (runs of encoded packets) and that are shared payloads.
+    /// Two u32 in the place of one usize: the pump stops at half a MiB and one packet is below
+    /// 256 MiB, so only a resend of thousands of huge messages could pass 4 GiB; the counts wrap
+    /// then (modular arithmetic, no panic) and only the high-water checks see a smaller queue.
+    copied_chunked: u32,
+    shared_chunked: u32,
     buf: BytesMut,
 }
 
 impl WriteQueue {
     /// Bytes waiting, payloads queued by reference included.
     pub fn len(&self) -> usize {
-        self.chunked + self.buf.len()
+        self.copied_chunked.wrapping_add(self.shared_chunked) as usize + self.buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.chunks.is_empty() && self.buf.is_empty()
     }
 
     /// Bytes waiting that were copied in (encoded packets), not shared with their message: the
     /// memory this queue holds of its own.
     pub fn copied_len(&self) -> usize {
-        let runs: usize = self
-            .chunks
-            .iter()
-            .filter(|(_, shared)| !shared)
-            .map(|(b, _)| b.len())
-            .sum();
-        runs + self.buf.len()
+        self.copied_chunked as usize + self.buf.len()
     }
 
     /// The buffer the next packet is encoded into (allocated when the first one of a batch comes).
@@ -142,10 +140,10 @@ impl WriteQueue {
     fn push_shared(&mut self, payload: Bytes) {
         if !self.buf.is_empty() {
             let run = self.buf.split().freeze();
-            self.chunked += run.len();
+            self.copied_chunked = self.copied_chunked.wrapping_add(run.len() as u32);
             self.chunks.push_back((run, false));
         }
-        self.chunked += payload.len();
+        self.shared_chunked = self.shared_chunked.wrapping_add(payload.len() as u32);
         self.chunks.push_back((payload, true));
     }
 
@@ -203,13 +201,17 @@ impl WriteQueue {
     /// Drops `n` written bytes from the front; an emptied queue gives its memory back.
     fn advance(&mut self, mut n: usize) {
         while n > 0 {
-            let Some((front, _)) = self.chunks.front_mut() else {
+            let Some((front, shared)) = self.chunks.front_mut() else {
                 self.buf.advance(n.min(self.buf.len()));
                 break;
             };
             let take = n.min(front.len());
             front.advance(take);
-            self.chunked -= take;
+            if *shared {
+                self.shared_chunked = self.shared_chunked.wrapping_sub(take as u32);
+            } else {
+                self.copied_chunked = self.copied_chunked.wrapping_sub(take as u32);
+            }
             n -= take;
             if front.is_empty() {
                 self.chunks.pop_front();
