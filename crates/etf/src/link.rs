@@ -11,6 +11,8 @@ mod control;
 mod message;
 mod message_fast;
 mod message_ref;
+#[cfg(test)]
+mod test_support;
 
 use bytes::Bytes;
 

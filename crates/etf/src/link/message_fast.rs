@@ -213,29 +213,7 @@ fn user_properties(c: &mut Cursor<'_>) -> Option<Vec<(Bytes, Bytes)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(users: usize, payload: &[u8]) -> ForwardedMessage {
-        ForwardedMessage {
-            id: *b"0123456789abcdef",
-            qos: 2,
-            from: "pub-é".into(),
-            dup: true,
-            retain: false,
-            properties: MessageProperties {
-                payload_format_indicator: Some(1),
-                message_expiry_interval: Some(3_000_000_000),
-                content_type: Some("text/plain".into()),
-                response_topic: Some("r/1".into()),
-                correlation_data: Some(Bytes::from_static(b"c")),
-                user_properties: (0..users)
-                    .map(|i| (Bytes::from(format!("k{i}")), Bytes::from(format!("v{i}"))))
-                    .collect(),
-            },
-            topic: "t/1".into(),
-            payload: Bytes::copy_from_slice(payload),
-            timestamp_ms: 1_700_000_000_000,
-        }
-    }
+    use crate::link::test_support::sample_message as sample;
 
     #[test]
     fn reads_what_we_write() {

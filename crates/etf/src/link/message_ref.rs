@@ -210,28 +210,16 @@ impl<U: UserPropertyPair> MessagePropertiesRef<'_, U> {
 mod tests {
     use super::*;
     use crate::encode_compressed;
-    use crate::link::{ForwardedMessage, MessageProperties};
+    use crate::link::ForwardedMessage;
+    use crate::link::test_support::sample_message;
 
+    /// The shared sample, retained and at QoS 1 (the fast decoder's tests use the other values).
     fn message(payload: Bytes, users: usize) -> ForwardedMessage {
         ForwardedMessage {
-            id: [7; 16],
             qos: 1,
-            from: "pub-1".into(),
-            dup: false,
             retain: true,
-            properties: MessageProperties {
-                payload_format_indicator: Some(1),
-                message_expiry_interval: Some(70_000),
-                content_type: Some("text/plain".into()),
-                response_topic: Some("r/1".into()),
-                correlation_data: Some(Bytes::from_static(b"corr")),
-                user_properties: (0..users)
-                    .map(|i| (Bytes::from(format!("k{i}")), Bytes::from(format!("v{i}"))))
-                    .collect(),
-            },
-            topic: "t/é/1".into(),
-            payload,
-            timestamp_ms: 1_700_000_000_123,
+            dup: false,
+            ..sample_message(users, &payload)
         }
     }
 
