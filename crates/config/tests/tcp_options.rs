@@ -20,6 +20,7 @@ fn tcp_options_default_to_emqx_defaults() {
         );
         assert!(o.nodelay && o.reuseaddr);
         assert_eq!((o.recbuf, o.sndbuf, o.keepalive), (None, None, None));
+        assert_eq!(o.defer_accept, Some(Duration::from_secs(1)), "linkmq's own");
     }
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
@@ -37,8 +38,10 @@ fn every_tcp_option_is_read() {
           recbuf = 64KB
           sndbuf = "2MB"
           keepalive = "240, 30,5"
+          defer_accept = 5s
         }
-        listeners.ws.default.tcp_options { recbuf = 4096, keepalive = none }
+        listeners.ws.default.tcp_options { recbuf = 4096, keepalive = none, defer_accept = disabled }
+        listeners.tcp.other { bind = 1884, tcp_options.defer_accept = 0s }
         "#,
     );
     let o = &c.listeners.tcp["default"].tcp_options;
@@ -48,7 +51,10 @@ fn every_tcp_option_is_read() {
     assert_eq!((o.recbuf, o.sndbuf), (Some(64 * 1024), Some(2 << 20)));
     let k = o.keepalive.expect("keepalive");
     assert_eq!((k.idle, k.interval, k.probes), (240, 30, 5));
+    assert_eq!(o.defer_accept, Some(Duration::from_secs(5)));
     let ws = &c.listeners.ws["default"].tcp_options;
+    assert_eq!(ws.defer_accept, None);
+    assert_eq!(c.listeners.tcp["other"].tcp_options.defer_accept, None);
     assert_eq!(
         (ws.recbuf, ws.sndbuf, ws.keepalive),
         (Some(4096), None, None)
@@ -86,6 +92,15 @@ fn bad_tcp_options_name_file_line_column_and_key() {
     assert!(
         error("listeners.tcp.default.tcp_options.send_timeout = soon\n").starts_with(
             "etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.send_timeout: expected a duration"
+        )
+    );
+    assert_eq!(
+        error("listeners.tcp.default.tcp_options.defer_accept = 1h\n"),
+        r#"etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.defer_accept: at most 600s (Linux counts it in SYN-ACK retransmissions), found "1h""#
+    );
+    assert!(
+        error("listeners.tcp.default.tcp_options.defer_accept = later\n").starts_with(
+            "etc/emqx.conf:1:1: listeners.tcp.default.tcp_options.defer_accept: expected a duration"
         )
     );
     assert!(

@@ -53,6 +53,7 @@ fn socket_options(key: &str, o: &linkmq_config::TcpOptions) -> SocketOptions {
         }),
         send_timeout: Some(o.send_timeout),
         send_timeout_close: o.send_timeout_close,
+        defer_accept: o.defer_accept,
     }
 }
 
@@ -154,6 +155,7 @@ mod tests {
             listeners.tcp.default.tcp_options {
               backlog = 64, nodelay = false, reuseaddr = false, recbuf = 16KB, sndbuf = 32KB
               keepalive = "240,30,5", send_timeout = 2s, send_timeout_close = false
+              defer_accept = disabled
             }
             listeners.ws.default.tcp_options.backlog = 10
         "#;
@@ -176,6 +178,7 @@ mod tests {
                 }),
                 send_timeout: Some(Duration::from_secs(2)),
                 send_timeout_close: false,
+                defer_accept: None,
             }
         );
         assert_eq!(specs[1].0.name, "ws:default");

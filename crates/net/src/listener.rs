@@ -94,6 +94,11 @@ pub struct SocketOptions {
     pub send_timeout: Option<Duration>,
     /// Close a connection whose send timed out (else it is logged and the broker keeps waiting).
     pub send_timeout_close: bool,
+    /// TCP_DEFER_ACCEPT: the listener is woken once a connection's first bytes arrive, not at the
+    /// handshake's last ACK, so a connection costs the broker one wake-up and no empty read (every
+    /// MQTT client speaks first: CONNECT, a TLS ClientHello, an HTTP upgrade). A client silent for
+    /// this long (whole seconds, rounded up) is accepted anyway. `None`: off.
+    pub defer_accept: Option<Duration>,
 }
 
 impl SocketOptions {
@@ -104,7 +109,7 @@ impl SocketOptions {
 
 impl Default for SocketOptions {
     /// EMQX's defaults: backlog 1024, TCP_NODELAY, SO_REUSEADDR, OS buffer sizes, no keepalive,
-    /// close after 15 s without progress.
+    /// close after 15 s without progress; and linkmq's deferred accept of 1 s.
     fn default() -> Self {
         SocketOptions {
             backlog: 1024,
@@ -115,6 +120,7 @@ impl Default for SocketOptions {
             keepalive: None,
             send_timeout: Some(Duration::from_secs(15)),
             send_timeout_close: true,
+            defer_accept: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -261,38 +267,56 @@ fn bind(addr: SocketAddr, o: &SocketOptions) -> std::io::Result<TcpListener> {
         socket.set_keepalive(true)?;
         set_keepalive_probes(&socket, k)?;
     }
+    if let Some(d) = o.defer_accept {
+        set_defer_accept(&socket, d)?;
+    }
     socket.bind(addr)?;
     socket.listen(o.backlog)
+}
+
+/// TCP_DEFER_ACCEPT in whole seconds (rounded up; Linux turns it into SYN-ACK retransmissions).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_defer_accept(socket: &TcpSocket, d: Duration) -> std::io::Result<()> {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    set_tcp_int(socket, libc::TCP_DEFER_ACCEPT, secs)
+}
+
+/// Other systems have no deferred accept: connections are accepted at the handshake.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_defer_accept(_: &TcpSocket, _: Duration) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (tokio sets only SO_KEEPALIVE).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn set_keepalive_probes(socket: &TcpSocket, k: TcpKeepalive) -> std::io::Result<()> {
+    set_tcp_int(socket, libc::TCP_KEEPIDLE, k.idle.into())?;
+    set_tcp_int(socket, libc::TCP_KEEPINTVL, k.interval.into())?;
+    set_tcp_int(socket, libc::TCP_KEEPCNT, k.probes.into())
+}
+
+/// An integer option at the IPPROTO_TCP level.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_tcp_int(socket: &TcpSocket, opt: libc::c_int, value: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let fd = socket.as_raw_fd();
-    for (opt, value) in [
-        (libc::TCP_KEEPIDLE, k.idle),
-        (libc::TCP_KEEPINTVL, k.interval),
-        (libc::TCP_KEEPCNT, k.probes),
-    ] {
-        let value = libc::c_int::try_from(value)
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: `fd` is an open socket owned by `socket` for the duration of the call, and the
-        // option value is a c_int of the length given.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                opt,
-                (&raw const value).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    let value = libc::c_int::try_from(value)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `socket` owns the open descriptor for the duration of the call, and the option
+    // value is a c_int passed with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            opt,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    Ok(())
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -417,6 +441,10 @@ where
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use std::os::fd::AsRawFd;
+    use std::time::Instant;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::time::timeout;
 
     use super::*;
 
@@ -450,9 +478,57 @@ mod tests {
             ..Default::default()
         };
         let l = Listener::bind_with(config, options).await.unwrap();
-        let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        // A client speaks first (a deferred accept waits for it).
+        client.write_all(&[0x10]).await.unwrap();
         let (stream, _) = l.socket.accept().await.unwrap();
         (l, stream)
+    }
+
+    #[tokio::test]
+    async fn defer_accept_wakes_the_listener_at_a_connections_first_bytes() {
+        let (l, _) = accepted(SocketOptions::default()).await;
+        assert_eq!(
+            sockopt(&l.socket, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+            1,
+            "on by default, 1 s"
+        );
+        let addr = l.local_addr().unwrap();
+        let connected = Instant::now();
+        let silent = TcpStream::connect(addr).await.unwrap();
+        let mut speaker = TcpStream::connect(addr).await.unwrap();
+        speaker.write_all(&[0x10]).await.unwrap();
+        let within = Duration::from_secs(10);
+        let (_, first) = timeout(within, l.socket.accept()).await.unwrap().unwrap();
+        assert_eq!(first, speaker.local_addr().unwrap(), "the one that spoke");
+        // The silent one waits in the kernel for its first bytes until the period ends (Linux then
+        // retransmits the SYN-ACK, and the client's ACK completes the accept).
+        let (_, second) = timeout(within, l.socket.accept()).await.unwrap().unwrap();
+        assert_eq!(second, silent.local_addr().unwrap());
+        assert!(
+            connected.elapsed() >= Duration::from_millis(900),
+            "accepted after {:?}, before the deferral ended",
+            connected.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn without_defer_accept_a_silent_connection_is_accepted_at_its_handshake() {
+        let (l, _) = accepted(SocketOptions {
+            defer_accept: None,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            sockopt(&l.socket, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+            0
+        );
+        let silent = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (_, from) = timeout(Duration::from_millis(800), l.socket.accept())
+            .await
+            .expect("accepted before any deferral could end")
+            .unwrap();
+        assert_eq!(from, silent.local_addr().unwrap());
     }
 
     #[tokio::test]

@@ -125,6 +125,11 @@ pub struct TcpOptions {
     pub sndbuf: Option<u64>,
     /// TCP keepalive probes (`"Idle,Interval,Probes"`); `None` is `"none"`: off.
     pub keepalive: Option<TcpKeepalive>,
+    /// linkmq's own `defer_accept` (not in EMQX): TCP_DEFER_ACCEPT, so the broker first hears of a
+    /// connection when its first bytes (CONNECT, ClientHello, the WebSocket upgrade) arrive, not
+    /// one wake-up earlier at the handshake's last ACK. A client silent this long is accepted
+    /// anyway (then `mqtt.idle_timeout` applies). `None` is `disabled` (or `0s`): off.
+    pub defer_accept: Option<Duration>,
 }
 
 /// `tcp_options.keepalive = "Idle,Interval,Probes"`: SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL
@@ -150,9 +155,15 @@ impl Default for TcpOptions {
             recbuf: None,
             sndbuf: None,
             keepalive: None,
+            defer_accept: Some(DEFAULT_DEFER_ACCEPT),
         }
     }
 }
+
+/// `tcp_options.defer_accept` unless set: every MQTT client speaks first, at once.
+const DEFAULT_DEFER_ACCEPT: Duration = Duration::from_secs(1);
+/// The longest `defer_accept` (Linux counts it in SYN-ACK retransmissions, at most 255).
+const MAX_DEFER_ACCEPT: Duration = Duration::from_secs(600);
 
 /// `websocket` options of a `ws`/`wss` listener.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +333,7 @@ fn read_tcp_options(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> TcpOptions {
         recbuf: sec.opt(ctx, "recbuf", reader::size_in(1, MAX_SOCKET_BUFFER)),
         sndbuf: sec.opt(ctx, "sndbuf", reader::size_in(1, MAX_SOCKET_BUFFER)),
         keepalive: sec.get(ctx, "keepalive", d.keepalive, tcp_keepalive),
+        defer_accept: sec.get(ctx, "defer_accept", d.defer_accept, defer_accept),
     };
     // Options of the Erlang VM's port driver: linkmq's sockets have no such layer.
     for key in ["active_n", "buffer", "high_watermark"] {
@@ -340,6 +352,18 @@ fn read_tcp_options(mut sec: Section<'_>, ctx: &mut Ctx<'_>) -> TcpOptions {
 /// The largest `recbuf` / `sndbuf` (setsockopt takes an int; Linux caps it further at
 /// `net.core.rmem_max` / `wmem_max` unless the process may override them).
 const MAX_SOCKET_BUFFER: u64 = 1 << 30;
+
+/// A duration up to [`MAX_DEFER_ACCEPT`], or `disabled`; `0s` is `disabled` too.
+fn defer_accept(v: &Value) -> Result<Option<Duration>, String> {
+    match reader::duration_or_disabled(v)? {
+        Some(d) if d > MAX_DEFER_ACCEPT => Err(format!(
+            "at most 600s (Linux counts it in SYN-ACK retransmissions), found {}",
+            reader::describe(v)
+        )),
+        Some(d) if d.is_zero() => Ok(None),
+        d => Ok(d),
+    }
+}
 
 /// `"none"`, or `"Idle,Interval,Probes"` in seconds (e.g. `"240,30,5"`), each within Linux's limits.
 fn tcp_keepalive(v: &Value) -> Result<Option<TcpKeepalive>, String> {
