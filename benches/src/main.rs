@@ -14,6 +14,7 @@ mod multi;
 mod procfs;
 mod run;
 mod scenario;
+mod shards;
 mod stats;
 mod wire;
 
@@ -195,6 +196,10 @@ struct Common {
     /// Runtime worker threads (1 keeps the generator on one core).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Threads, each with its own single-threaded runtime, that the idle connections' handshakes
+    /// are dealt over (on loopback a connect costs the generator more than the broker's accept).
+    #[arg(long, default_value_t = 1)]
+    conn_threads: usize,
 }
 
 impl Common {
@@ -286,6 +291,7 @@ impl Common {
             fanout: 0,
             conn_rate,
             conn_concurrency: self.concurrency,
+            conn_threads: self.conn_threads.max(1),
             duration: Duration::from_secs_f64(self.duration),
             drain: Duration::from_secs(2),
             sub_target: None,
@@ -301,7 +307,10 @@ fn qos(q: u8) -> anyhow::Result<QoS> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    procfs::raise_nofile_limit();
+    // Before any other thread exists (see `pregrow_fd_table`): room for the open-files limit, at
+    // most 65,536 descriptors (512 KiB of kernel memory).
+    let limit = procfs::raise_nofile_limit();
+    procfs::pregrow_fd_table(limit.min(65_536));
     let (mut plan, common) = match cli.command {
         Cmd::Conn { common, hold } => {
             let mut plan = common.plan("conn")?;

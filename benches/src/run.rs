@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::deliveries::{Deliveries, frame_at};
 use crate::multi;
 use crate::procfs;
+use crate::shards::Shards;
 use crate::stats::{Stats, progress};
 use crate::wire::{self, Conn, PublishTemplate, Stamp, Target};
 
@@ -79,6 +80,8 @@ pub struct Plan {
     pub conn_rate: f64,
     /// Handshakes in progress at once.
     pub conn_concurrency: usize,
+    /// Threads the idle connections are dealt over (see [`crate::shards`]).
+    pub conn_threads: usize,
     /// Hard bound on the publishing phase.
     pub duration: Duration,
     /// How long to wait for outstanding deliveries once publishing is over.
@@ -142,15 +145,21 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
     let idle_count = plan.idle.as_ref().map_or(0, |i| i.count);
     let mut handshakes = Vec::new();
     let group = (conn_started, index);
+    let shards = Shards::start(if idle_count > 0 {
+        plan.conn_threads - 1
+    } else {
+        0
+    })?;
     for i in 0..idle_count {
         let id = format!("{}-idle-{i}", plan.client_prefix);
-        handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+        let on = Some((&shards, i));
+        handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone(), on).await);
         index += 1;
     }
-    for h in handshakes {
+    for (i, h) in handshakes.into_iter().enumerate() {
         if let Some(c) = h.await? {
             c.reset_on_close();
-            tasks.push(tokio::spawn(idle(c, stats.clone())));
+            tasks.push(shards.spawn(i, idle(c, stats.clone())));
         }
     }
     let conn_elapsed = conn_started.elapsed();
@@ -187,7 +196,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         for i in 0..sp.count {
             let id = format!("{}-sub-{i}", plan.client_prefix);
             let p = sub_plan.as_ref().unwrap_or(&plan);
-            handshakes.push(spawn_connect(p, &limiter, id, index, group, stats.clone()).await);
+            handshakes
+                .push(spawn_connect(p, &limiter, id, index, group, stats.clone(), None).await);
             index += 1;
         }
         for (i, h) in handshakes.into_iter().enumerate() {
@@ -208,7 +218,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         let group = (Instant::now(), index);
         for i in 0..pp.count {
             let id = format!("{}-pub-{i}", plan.client_prefix);
-            handshakes.push(spawn_connect(&plan, &limiter, id, index, group, stats.clone()).await);
+            handshakes
+                .push(spawn_connect(&plan, &limiter, id, index, group, stats.clone(), None).await);
             index += 1;
         }
         let pp = Arc::new(pp.clone());
@@ -360,6 +371,7 @@ fn round3(v: f64) -> f64 {
 }
 
 /// Starts a handshake under the concurrency limit and the connection rate; resolves to the connection.
+/// `on`: the shards and this connection's place among them (else the current runtime).
 async fn spawn_connect(
     plan: &Plan,
     limiter: &Arc<Semaphore>,
@@ -367,6 +379,7 @@ async fn spawn_connect(
     index: usize,
     rate_start: (Instant, usize),
     stats: Arc<Stats>,
+    on: Option<(&Shards, usize)>,
 ) -> JoinHandle<Option<Conn>> {
     if plan.conn_rate > 0.0 {
         let (t0, i0) = rate_start;
@@ -406,7 +419,10 @@ async fn spawn_connect(
             }
         }
     };
-    tokio::spawn(fut)
+    match on {
+        Some((shards, i)) => shards.spawn(i, fut),
+        None => tokio::spawn(fut),
+    }
 }
 
 /// Keeps an idle connection open until the run ends or the broker closes it.

@@ -147,6 +147,8 @@ pub fn plan(name: &str, quick: bool, mut base: Plan) -> anyhow::Result<Plan> {
             });
             base.conn_concurrency = 100;
             base.conn_rate = 0.0;
+            // Two handshaking threads: one would be the bottleneck (see `crate::shards`).
+            base.conn_threads = 2;
             if base.target.ifaddrs.is_empty() && base.target.addr.ip().is_loopback() {
                 // Four source addresses: four times the ephemeral ports, so repeated runs never run out.
                 base.target.ifaddrs = (1..=4).map(|i| [127, 0, 0, i].into()).collect();

@@ -159,6 +159,36 @@ async fn wss_scenario_passes_the_transport_through_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conn_threads_hold_every_tls_connection_on_each_thread() {
+    let pki = Pki::new();
+    let b = TestBroker::start_all_transports(&pki.server_options()).await;
+    let ca = pki.path("ca.pem").display().to_string();
+    let port = port_of(&b, "ssl:default");
+    let args = strings(&[
+        "conn",
+        "-c",
+        "40",
+        "--conn-threads",
+        "2",
+        "--hold",
+        "0.3",
+        "--quiet",
+        "--tls",
+        "--cacert",
+        &ca,
+        "-p",
+        &port,
+    ]);
+    let s = run(&args).await;
+    assert_eq!(s["connections"]["connected"], 40, "{s:#}");
+    assert_eq!(s["connections"]["failed"], 0, "{s:#}");
+    assert_eq!(
+        s["disconnected"], 0,
+        "the broker closed none of them while held: {s:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate_and_a_trusted_ca() {
     let pki = Pki::new();
     let b = TestBroker::start_all_transports(&pki.mtls_options(true)).await;
