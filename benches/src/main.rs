@@ -307,10 +307,10 @@ fn qos(q: u8) -> anyhow::Result<QoS> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // Before any other thread exists (see `pregrow_fd_table`): room for the open-files limit, at
+    // Before any other thread exists (see `linkmq_fdlimit`): room for the open-files limit, at
     // most 65,536 descriptors (512 KiB of kernel memory).
-    let limit = procfs::raise_nofile_limit();
-    procfs::pregrow_fd_table(limit.min(65_536));
+    let limit = linkmq_fdlimit::raise_nofile_limit(None).now;
+    linkmq_fdlimit::pregrow_fd_table(limit.min(65_536));
     let (mut plan, common) = match cli.command {
         Cmd::Conn { common, hold } => {
             let mut plan = common.plan("conn")?;

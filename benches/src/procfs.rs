@@ -76,59 +76,9 @@ pub fn self_cpu_us() -> u64 {
     cpu_us(std::process::id()).unwrap_or(0)
 }
 
-/// Raises the soft open-files limit to the hard one (10,000 connections need more than 1,024).
-pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-    lim.rlim_cur
-}
-
-/// Grows this process's descriptor table to hold `n` descriptors now, while it has one thread.
-///
-/// Linux doubles the table as descriptors are opened, and in a process with more than one thread
-/// each growth waits for an RCU grace period holding the table's lock: 10-20 ms stalls of every
-/// `socket` and `connect` in flight, which `--conn-threads` would measure as the broker's
-/// handshake latency. (The broker does the same at start: `linkmq::process::FdTable`.)
-pub fn pregrow_fd_table(n: u64) {
-    let Ok(top) = libc::c_int::try_from(n.saturating_sub(1)) else {
-        return;
-    };
-    if top < 3 {
-        return;
-    }
-    // SAFETY: dup2 onto a descriptor number this process does not use (past every open one),
-    // closed at once; only the table's size remains.
-    unsafe {
-        if libc::dup2(2, top) == top {
-            libc::close(top);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_pregrown_table_has_the_slots_asked_for() {
-        let n = raise_nofile_limit().min(4096);
-        pregrow_fd_table(n);
-        // `FDSize`: the slots the kernel's table has now (it never shrinks).
-        let size = status_kib(std::process::id(), "FDSize").unwrap();
-        assert!(size >= n, "FDSize {size} after asking for {n}");
-    }
 
     #[test]
     fn reads_our_own_process() {

@@ -44,68 +44,17 @@ pub struct FdTable {
     grown_to: u64,
 }
 
-/// The kernel's most descriptors per process (`fs.nr_open`), unbounded if unreadable.
-#[cfg(target_os = "linux")]
-fn nr_open() -> u64 {
-    std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(u64::MAX)
-}
-
 impl FdTable {
     /// The most descriptors the table is grown to at start; beyond, it doubles as usual.
     pub const PREGROW: u64 = 65_536;
 
-    #[cfg(target_os = "linux")]
     pub fn prepare() -> FdTable {
-        use std::os::fd::AsRawFd;
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes the local struct.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return FdTable::default();
+        let raised = linkmq_fdlimit::raise_nofile_limit(None);
+        FdTable {
+            limit_before: raised.before,
+            limit: raised.now,
+            grown_to: linkmq_fdlimit::pregrow_fd_table(raised.now.min(Self::PREGROW)).unwrap_or(0),
         }
-        let mut t = FdTable {
-            limit_before: lim.rlim_cur,
-            limit: lim.rlim_cur,
-            grown_to: 0,
-        };
-        // An unlimited hard limit still stops at the kernel's fs.nr_open.
-        let ceiling = lim.rlim_max.min(nr_open());
-        if lim.rlim_cur < ceiling {
-            let raised = libc::rlimit {
-                rlim_cur: ceiling,
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: setrlimit reads the local struct; failing leaves the limit as it was.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                t.limit = ceiling;
-            }
-        }
-        let want = t.limit.min(Self::PREGROW);
-        // The lowest free descriptor at or above `want - 1` is `want - 1` itself on a fresh
-        // process: duplicating onto it grows the table to hold it, and closing it keeps the table.
-        if want > 1024
-            && let Ok(null) = std::fs::File::open("/dev/null")
-        {
-            let target = libc::c_int::try_from(want - 1).unwrap_or(libc::c_int::MAX);
-            // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new one (or -1), closed at once.
-            let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, target) };
-            if fd >= 0 {
-                // SAFETY: `fd` was just returned to us and nothing else refers to it.
-                unsafe { libc::close(fd) };
-                t.grown_to = u64::try_from(fd).unwrap_or(0) + 1;
-            }
-        }
-        t
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn prepare() -> FdTable {
-        FdTable::default()
     }
 
     /// Logs what was done (once logging is up).
@@ -138,28 +87,17 @@ mod tests {
     #[test]
     fn prepare_raises_the_soft_limit_and_grows_the_table() {
         let t = FdTable::prepare();
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes the local struct.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(t.limit, lim.rlim_cur);
+        let lim = linkmq_fdlimit::nofile_limit().unwrap();
+        assert_eq!(t.limit, lim.soft);
         assert_eq!(
-            lim.rlim_cur,
-            lim.rlim_max.min(nr_open()),
+            lim.soft,
+            lim.hard.min(linkmq_fdlimit::nr_open()),
             "soft limit raised to the hard one (or fs.nr_open, if the hard one is unlimited)"
         );
         assert!(t.limit >= t.limit_before);
         if t.limit > 1024 {
             assert_eq!(t.grown_to, t.limit.min(FdTable::PREGROW));
-            // The kernel reports the table's size in /proc/self/status (FDSize).
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let size: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("FDSize:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
+            let size = linkmq_fdlimit::fd_table_size().unwrap_or(0);
             assert!(size >= t.grown_to, "FDSize {size} < {}", t.grown_to);
         }
     }

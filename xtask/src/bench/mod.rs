@@ -67,7 +67,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| root.join("target"));
     let linkmq = target.join("release/linkmq");
     let gen_bin = target.join("release/linkmq-bench");
-    let nofile = raise_nofile_limit();
+    // Brokers and the generator inherit the limit (the hard one raised to 65,536 when allowed).
+    let nofile = linkmq_fdlimit::raise_nofile_limit(Some(65_536)).now;
     if nofile < 10_500 {
         eprintln!(
             "warning: open-files limit is {nofile}; the 10,000-connection scenario needs about 10,500 \
@@ -163,34 +164,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn selects(only: &str, name: &str) -> bool {
     name.strip_prefix(only)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-}
-
-/// Raises the soft open-files limit to the hard one (and the hard one to 65,536 when allowed);
-/// brokers and the generator inherit it. Returns the soft limit now in force.
-fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_max < 65_536 {
-            let want = libc::rlimit {
-                rlim_cur: 65_536,
-                rlim_max: 65_536,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return 65_536;
-            }
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur
 }
 
 fn run_generator(
