@@ -488,3 +488,51 @@ async fn mqtt_3_3_2_5_queued_messages_expire_while_offline() {
     assert!((28..=29).contains(&left), "remaining expiry {left}");
     expect_quiet(&c).await;
 }
+
+/// A session kept after its connection is not a connection: the socket is closed (a WebSocket
+/// client waits for that TCP close to finish its closing handshake) and the listener's
+/// `max_connections` slot is free for another client while the session waits to be resumed.
+#[tokio::test]
+async fn a_kept_session_holds_no_socket_and_no_connection_slot() {
+    let b = TestBroker::start_full(|_| {}, 1).await;
+    for proto in PROTOCOLS {
+        let id = format!("slot-{proto:?}");
+        let (c, _) = Client::connect(persistent(&b, proto, &id, true, 60))
+            .await
+            .unwrap();
+        c.subscribe("slot/#", QoS::AtLeastOnce).await.unwrap();
+        c.disconnect().await.unwrap();
+        let until = Instant::now() + WAIT;
+        while b.node.broker.connection_count() != 0 {
+            assert!(
+                Instant::now() < until,
+                "the kept session still counts as a connection"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (other, _) = Client::connect(b.opts(&format!("other-{proto:?}")))
+            .await
+            .expect("the only connection slot is free again");
+        assert_eq!(
+            other
+                .publish("slot/a", "queued", QoS::AtLeastOnce, false)
+                .await
+                .unwrap(),
+            ReasonCode::Success,
+            "the kept session still has its subscription"
+        );
+        other.disconnect().await.unwrap();
+        // Wait for `other`'s slot, then resume the session and get what was queued.
+        let until = Instant::now() + WAIT;
+        let (c, ack) = loop {
+            match Client::connect(persistent(&b, proto, &id, false, 0)).await {
+                Ok(r) => break r,
+                Err(e) => assert!(Instant::now() < until, "no slot for the resume: {e:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(ack.session_present);
+        assert_eq!(&expect_publish(&c).await.payload[..], b"queued");
+        c.disconnect().await.unwrap();
+    }
+}

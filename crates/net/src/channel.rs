@@ -107,8 +107,13 @@ impl Channel {
         self.aliases.get_or_insert_default()
     }
 
-    /// Runs the connected phase, then the end of the connection (and the detached session, if any).
-    pub async fn run<R, W>(mut self: Box<Self>, conn: &mut Connection<R, W>, resumed: bool)
+    /// Runs the connected phase, then closes the socket; returns the channel when its session
+    /// outlives the socket, for [`Channel::detached`] to run once the socket is dropped.
+    pub async fn run<R, W>(
+        mut self: Box<Self>,
+        conn: &mut Connection<R, W>,
+        resumed: bool,
+    ) -> Option<Box<Self>>
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
@@ -117,13 +122,18 @@ impl Channel {
             self.resend_inflight(conn);
         }
         let exit = self.connected(conn).await;
-        // The aftermath (closing, will, detached session) is boxed: its state is allocated only
-        // when the socket goes, not carried by every connected client.
-        Box::pin((*self).after_socket(conn, exit)).await;
+        // The aftermath (closing, will) is boxed: its state is allocated only when the socket
+        // goes, not carried by every connected client.
+        Box::pin(self.after_socket(conn, exit)).await
     }
 
-    /// Closes the socket as `exit` says, then keeps or ends the session.
-    async fn after_socket<R, W>(mut self, conn: &mut Connection<R, W>, exit: Exit)
+    /// Closes the socket as `exit` says; returns the channel if its session is to be kept
+    /// (detached), or `None` when it was handed over or ended.
+    async fn after_socket<R, W>(
+        mut self: Box<Self>,
+        conn: &mut Connection<R, W>,
+        exit: Exit,
+    ) -> Option<Box<Self>>
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
@@ -140,18 +150,18 @@ impl Channel {
         match exit {
             Exit::Shutdown => {
                 conn.close_with(Some(ReasonCode::ServerShuttingDown)).await;
-                return;
+                return None;
             }
             Exit::TakenOver { resume, reply } => {
                 conn.close_with(Some(ReasonCode::SessionTakenOver)).await;
                 self.handover(resume, reply);
-                return;
+                return None;
             }
             Exit::Kicked(reason) => {
                 conn.close_with(Some(reason)).await;
                 self.publish_will();
                 self.end_session();
-                return;
+                return None;
             }
             Exit::Normal => {
                 self.will = None;
@@ -160,7 +170,7 @@ impl Channel {
             Exit::Abnormal(_) => conn.close_with(None).await,
             Exit::Error(reason, _) => conn.close_with(Some(reason)).await,
         }
-        self.detached().await;
+        Some(self)
     }
 
     /// The select loop while a socket is attached.
@@ -308,9 +318,10 @@ impl Channel {
         }
     }
 
-    /// After the socket: publish or schedule the will, and keep the session until it expires or is
-    /// taken over.
-    async fn detached(mut self) {
+    /// After the socket (dropped by then: a kept session holds no descriptor, and a WebSocket
+    /// client sees the TCP close that ends its closing handshake): publish or schedule the will,
+    /// and keep the session until it expires, is taken over or the broker shuts down.
+    pub(crate) async fn detached(mut self: Box<Self>) {
         let expiry = self.session.expiry_interval;
         if expiry == 0 {
             self.publish_will();

@@ -18,23 +18,21 @@ use crate::connection::{Connection, ReadError};
 /// How long a takeover may take before the new connection gives up on the old session.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs the whole connection: CONNECT, then the channel. The CONNECT phase's state (the packet,
-/// authentication, takeover) lives in its own boxed future, freed before the channel settles in, so
-/// an idle connection holds only the channel's.
-pub(crate) async fn run<R, W>(conn: &mut Connection<R, W>)
+/// Runs the connection while it has its socket: CONNECT, then the channel; returns the channel if
+/// its session outlives the socket. The CONNECT phase's state (the packet, authentication,
+/// takeover) lives in its own boxed future, freed before the channel settles in, so an idle
+/// connection holds only the channel's.
+pub(crate) async fn run<R, W>(conn: &mut Connection<R, W>) -> Option<Box<Channel>>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
     // The channel goes to the heap and straight into its future: bound to a local first, it would
     // be stored in this future twice.
-    let Some(channel) = Box::pin(handshake(conn))
+    let channel = Box::pin(handshake(conn))
         .await
-        .map(|(ch, session_present)| Box::new(ch).run(conn, session_present))
-    else {
-        return;
-    };
-    channel.await;
+        .map(|(ch, session_present)| Box::new(ch).run(conn, session_present))?;
+    channel.await
 }
 
 /// CONNECT to CONNACK: the channel to run, and whether a session was resumed; `None` when refused.

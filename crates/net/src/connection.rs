@@ -311,11 +311,19 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         }
     }
 
-    /// Runs the connection to its end (and, for a session with expiry, beyond: detached).
+    /// Runs the connection to its end; a session with expiry then goes on detached, in its own task.
     pub async fn run(mut self: Box<Self>) {
         self.broker.connection_opened();
-        connect::run(&mut self).await;
+        let detached = connect::run(&mut self).await;
         self.broker.connection_closed();
+        // The socket and the listener's connection permit go now: a kept session is not a
+        // connection (for max_connections, descriptors, or a WebSocket client waiting for the TCP
+        // close that ends its closing handshake). It lives on in a task of its own, which ends at
+        // expiry, takeover or shutdown; awaited here instead, it would grow every connection's task.
+        drop(self);
+        if let Some(ch) = detached {
+            tokio::spawn(ch.detached());
+        }
     }
 
     /// Decodes one buffered packet, if complete.

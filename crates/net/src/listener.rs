@@ -236,8 +236,7 @@ impl Listener {
             let name = name.clone();
             let options = self.options.clone();
             tracker.spawn(async move {
-                serve_upgraded(stream, peer, &options, limiter, broker, name).await;
-                drop(permit);
+                serve_upgraded(stream, peer, &options, limiter, broker, name, permit).await;
             });
         }
         info!(listener = %name, "listener stopped");
@@ -338,6 +337,7 @@ async fn serve_upgraded(
     limiter: InboundLimiter,
     broker: Arc<Broker>,
     name: Arc<str>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     // Boxed: the connection's future is not stored next to this one's handshake state.
     Box::pin(async move {
@@ -355,6 +355,8 @@ async fn serve_upgraded(
         conn.skip_authn = options.skip_authn;
         conn.send_timeout =
             SendTimeout::new(options.tcp.send_timeout, options.tcp.send_timeout_close);
+        // The permit goes when the socket does, not when a session kept after it ends.
+        conn.permit = Some(permit);
         conn.run().await;
     })
     .await;
