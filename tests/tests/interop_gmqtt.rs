@@ -1,0 +1,177 @@
+//! Interop with gmqtt (PyPI), an asyncio MQTT 5 client written independently of paho, over TCP.
+//!
+//! Each test starts an in-process broker and runs one scenario of `tests/interop/gmqtt_scenarios.py`
+//! against it; the script prints one line per observation (payloads, QoS, flags, v5 properties as
+//! gmqtt parsed them, session-present flags) and the test asserts the exact lines. The reconnect
+//! scenarios put a TCP relay of the script's own between gmqtt and the broker, to lose packets and
+//! cut the network the way a real outage does. python3 with gmqtt is required (`.ci/run` installs
+//! it): without it these tests fail, loudly.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use linkmq_tests::TestBroker;
+
+/// Upper bound for one scenario (they take under 3 s).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/gmqtt_scenarios.py")
+}
+
+/// Panics with instructions when python3 or gmqtt is missing.
+fn require_gmqtt() {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let check = CHECK.get_or_init(|| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import gmqtt; print(gmqtt.__version__)"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run python3: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "python3 cannot import gmqtt: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    });
+    if let Err(e) = check {
+        panic!(
+            "gmqtt interop tests need python3 with gmqtt ({e}); install it with \
+             `python3 -m pip install 'gmqtt>=0.8,<0.9'` (`bash .ci/run` does)"
+        );
+    }
+}
+
+/// Runs `scenario` against `b`; returns stdout lines after asserting the script exited 0 and ended
+/// with "DONE".
+async fn gmqtt(b: &TestBroker, scenario: &str) -> Vec<String> {
+    require_gmqtt();
+    let run = tokio::process::Command::new("python3")
+        .arg("-u")
+        .arg(script())
+        .args([scenario, &b.addr.port().to_string()])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| panic!("gmqtt {scenario} did not finish in {SCRIPT_TIMEOUT:?}"))
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "gmqtt {scenario} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        out.status
+    );
+    let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.pop().as_deref(),
+        Some("DONE"),
+        "gmqtt {scenario} did not complete:\n{stdout}{stderr}"
+    );
+    lines
+}
+
+fn lines(l: &[&str]) -> Vec<String> {
+    l.iter().map(|s| s.to_string()).collect()
+}
+
+/// CONNACK announces the broker's capabilities (EMQX defaults: Receive Maximum = max_inflight 32,
+/// Topic Alias Maximum 65535); PUBLISH properties reach the subscriber unaltered and in order
+/// ([MQTT-3.3.2-4], [MQTT-3.3.2-20], [MQTT-3.3.2-15], [MQTT-3.3.2-16], [MQTT-3.3.2-17],
+/// [MQTT-3.3.2-18]), with the subscription's identifier ([MQTT-3.3.4-3]) and the expiry counting
+/// down ([MQTT-3.3.2-6]); a message without properties gets only the identifier; No Local keeps
+/// gmqtt's own message from its no-local subscription ([MQTT-3.8.3-3]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v5_properties_round_trip() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt(&b, "props").await,
+        lines(&[
+            "CONNACK maximum_qos=2 receive_maximum=32 retain_available=1 \
+             shared_subscription_available=1 subscription_identifier_available=1 \
+             topic_alias_maximum=65535 wildcard_subscription_available=1",
+            "RECV interop/gmqtt/props/a qos=1 retain=0 payload={\"n\":1}",
+            "PROPS content_type=['application/json'] correlation_data=['corr-7'] \
+             payload_format_id=[1] response_topic=['interop/gmqtt/props/reply'] \
+             subscription_identifier=[42] user_property=[('k1', 'v1'), ('k2', 'x'), ('k2', 'y')]",
+            "EXPIRY ok",
+            "RECV interop/gmqtt/props/b qos=0 retain=0 payload=bare",
+            "PROPS subscription_identifier=[42]",
+            "SUB RECV interop/gmqtt/props/c qos=1 retain=0 payload=own",
+            "NO_LOCAL_RESPECTED",
+        ])
+    );
+}
+
+/// 20 QoS 2 messages on two topics arrive exactly once (v5 4.3.3) and in publish order per topic
+/// ([MQTT-4.6.0-6]) with their user property; QoS 2 to a QoS 1 subscription arrives at QoS 1; a
+/// retained QoS 2 message arrives at QoS 2 with RETAIN=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v5_qos2_exactly_once_in_order() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt(&b, "qos2").await,
+        lines(&[
+            "QOS2 20 in order per topic, exactly once",
+            "NO_DUPLICATES",
+            "LOW RECV interop/gmqtt/q2/low qos=1 retain=0 payload=down",
+            "RETAINED RECV interop/gmqtt/q2/kept qos=2 retain=1 payload=kept",
+        ])
+    );
+}
+
+/// gmqtt's automatic reconnect after a network outage: Clean Start 0 resumes the session (Session
+/// Present 1, [MQTT-3.2.2-2]); the QoS 1 and 2 messages queued during the outage arrive; the QoS 1
+/// PUBLISH gmqtt sent into the outage (never acknowledged) is re-sent and delivered once; the will,
+/// delayed past the outage, is not sent on resume ([MQTT-3.1.3-9]) nor after a normal DISCONNECT
+/// ([MQTT-3.1.2-10]) whose Session Expiry 0 ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v5_reconnect_resumes_session_without_will() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt(&b, "reconnect").await,
+        lines(&[
+            "FIRST session_present=0",
+            "OUTAGE watcher saw nothing",
+            "RECONNECTED session_present=1",
+            "RECV interop/gmqtt/resilient qos=1 retain=0 payload=queued-1",
+            "RECV interop/gmqtt/resilient qos=2 retain=0 payload=queued-2",
+            "WATCHER RECV interop/gmqtt/from-resilient qos=1 retain=0 payload=sent-during-outage",
+            "RECV interop/gmqtt/resilient qos=1 retain=0 payload=live",
+            "NO_WILL",
+            "NO_WILL_AFTER_DISCONNECT",
+            "AFTER_END session_present=0",
+        ])
+    );
+}
+
+/// QoS 2 exchanges cut half way both ways, then resumed by gmqtt's reconnect: the broker re-sends
+/// PUBREL, not the message ([MQTT-4.4.0-1]), so gmqtt sees it once; gmqtt re-sends its PUBLISH
+/// (kept until PUBCOMP) for a packet id the broker has PUBREC'd, and the broker acknowledges it
+/// without forwarding it again (v5 4.3.3, [MQTT-4.3.3-10]); both sides go on with new QoS 2
+/// messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v5_qos2_resumed_half_way_is_delivered_once() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt(&b, "qos2resume").await,
+        lines(&[
+            "FIRST session_present=0",
+            "IN RECV interop/gmqtt/q2r/in qos=2 retain=0 payload=in-1",
+            "WATCHER RECV interop/gmqtt/q2r/out qos=2 retain=0 payload=out-1",
+            "RECONNECTED session_present=1",
+            "ACKED",
+            "IN_ONCE",
+            "OUT_ONCE",
+            "IN RECV interop/gmqtt/q2r/in qos=2 retain=0 payload=in-2",
+            "WATCHER RECV interop/gmqtt/q2r/out qos=2 retain=0 payload=out-2",
+        ])
+    );
+}
