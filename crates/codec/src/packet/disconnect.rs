@@ -1,5 +1,9 @@
 //! DISCONNECT (§3.14): no body in v3.x; in v5 a reason code and properties, with Remaining Length 0
-//! meaning Normal disconnection and 1 meaning no properties. Encode uses the shortest form.
+//! meaning Normal disconnection and 1 meaning no properties. Decode accepts every form. Encode
+//! writes Remaining Length 0 for a Normal disconnection without properties, and otherwise always the
+//! Property Length, 0 when there are none ([MQTT-2.2.2-1]), as EMQX does: the one-byte form that
+//! 3.14.2.2.1 also allows is not understood by every client (rumqttc 0.25 fails to parse it and
+//! reports the connection aborted instead of the reason code).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -32,7 +36,6 @@ impl Disconnect {
         let props = self.properties.encoded_len(PropertyContext::Disconnect)?;
         Ok(match (self.reason, props) {
             (ReasonCode::Success, 1) => 0,
-            (_, 1) => 1,
             (_, props) => 1 + props,
         })
     }
@@ -43,9 +46,7 @@ impl Disconnect {
             return;
         }
         buf.put_u8(self.reason as u8);
-        if props {
-            self.properties.write(buf);
-        }
+        self.properties.write(buf);
     }
 }
 
@@ -67,12 +68,18 @@ mod tests {
             reason: ReasonCode::DisconnectWithWillMessage,
             ..Disconnect::default()
         };
-        assert_eq!(&wire(will.clone(), Protocol::V5)[..], &[0xE0, 1, 0x04]);
-        assert_eq!(&wire(will, Protocol::V311)[..], &[0xE0, 0]);
+        assert_eq!(&wire(will.clone(), Protocol::V5)[..], &[0xE0, 2, 0x04, 0]);
+        assert_eq!(&wire(will.clone(), Protocol::V311)[..], &[0xE0, 0]);
         let mut buf = BytesMut::from(&[0xE0, 0][..]);
         assert_eq!(
             decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
             Some(Packet::Disconnect(Disconnect::default()))
+        );
+        // The one-byte form (3.14.2.2.1) is still read.
+        let mut buf = BytesMut::from(&[0xE0, 1, 0x04][..]);
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).unwrap(),
+            Some(Packet::Disconnect(will))
         );
     }
 
