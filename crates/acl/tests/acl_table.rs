@@ -695,19 +695,55 @@ fn no_bypass_placeholders_wildcards_and_eq() {
             "a/+",
             None,
         ),
-        // A deny filter refuses any overlapping subscription.
+        // A deny filter refuses what it matches with the requested filter's levels taken
+        // literally, as EMQX's emqx_topic:match/2 does: not the wider `+/#` or `#`.
         (
             r##"{deny, all, subscribe, ["secret/#"]}."##,
             C1,
             SUB,
-            "+/#",
+            "secret/+",
             Some((Deny, 1)),
         ),
         (
             r##"{deny, all, subscribe, ["secret/#"]}."##,
             C1,
             SUB,
+            "secret",
+            Some((Deny, 1)),
+        ),
+        (
+            r##"{deny, all, subscribe, ["secret/+/x"]}."##,
+            C1,
+            SUB,
+            "secret/+/x",
+            Some((Deny, 1)),
+        ),
+        (
+            r##"{deny, all, subscribe, ["secret/#"]}."##,
+            C1,
+            SUB,
+            "+/#",
+            None,
+        ),
+        (
+            r##"{deny, all, subscribe, ["secret/#"]}."##,
+            C1,
+            SUB,
             "#",
+            None,
+        ),
+        (
+            r##"{deny, all, subscribe, ["test/nosubscribe"]}."##,
+            C1,
+            SUB,
+            "+/+",
+            None,
+        ),
+        (
+            r##"{deny, all, subscribe, ["test/nosubscribe"]}."##,
+            C1,
+            SUB,
+            "test/nosubscribe",
             Some((Deny, 1)),
         ),
         (

@@ -2,11 +2,15 @@
 //!
 //! `{Permission, Who, Action, Topics}.` or `{Permission, all}.` (= all clients, all actions, `#`).
 //!
-//! Topic matching (where linkmq is stricter than EMQX, so that nothing can be widened):
+//! Topic matching:
 //! - a published topic is matched by a rule's filter as MQTT matches it;
+//! - a subscription filter is refused by a `deny` rule as EMQX 5.8 refuses it
+//!   (`emqx_topic:match/2`): the requested filter's levels are taken literally and matched by the
+//!   rule's filter, so `deny secret/#` refuses `secret/+` but not `+/#` or `#` (EMQX's default
+//!   `acl.conf` adds `{eq, "#"}` for that);
 //! - a subscription filter is granted by an `allow` rule only if the rule's filter covers every
-//!   topic the subscription can match (`a/+` does not grant `a/#`), and refused by a `deny` rule
-//!   if the two overlap at all (`deny secret/#` refuses `+/#`);
+//!   topic the subscription can match. Here linkmq is stricter than EMQX, which lets `allow a/+`
+//!   grant `a/#`: an allow rule never grants more than its filter says;
 //! - `{eq, F}` matches only the literal filter `F`;
 //! - a placeholder value (`${clientid}`, `${username}`, ...) is a literal: if it contains `+`,
 //!   `#`, `/` or NUL, or is empty, an `allow` entry with it does not match, and a `deny` entry
@@ -503,7 +507,7 @@ impl Rule {
             } else if allow {
                 topic::covers(f, r.topic)
             } else {
-                topic::intersect(f, r.topic).is_some()
+                topic::matches(f, r.topic)
             }
         };
         self.topics.iter().any(|t| match t {
