@@ -302,6 +302,48 @@ async fn mqtt_3_3_4_7_client_exceeding_the_servers_receive_maximum_gets_0x93() {
     assert!(raw.closed_within(WAIT).await);
 }
 
+/// A client still writing when the broker closes (PUBRELs for the PUBRECs before the DISCONNECT, as
+/// the Paho interoperability suite's `test_flow_control2` does) can write them and then read the
+/// DISCONNECT: the broker reads and discards until the client closes too, instead of closing with
+/// unread bytes, which makes the kernel answer with RST and fail the client's next write (EPIPE).
+#[tokio::test]
+async fn mqtt_3_14_4_2_disconnect_0x93_reaches_a_client_that_keeps_writing() {
+    let b = TestBroker::start_with(|s| s.max_inflight = 4).await;
+    let (mut raw, _) = raw_connect(&b, Protocol::V5, "writer", Properties::default()).await;
+    for pkid in 1..=5u16 {
+        let mut m = publish("rx/t", "x", QoS::ExactlyOnce, Properties::default());
+        m.pkid = pkid;
+        raw.send(&Packet::Publish(m), Protocol::V5).await.unwrap();
+    }
+    // Let the broker answer and close before the first PUBREL leaves.
+    tokio::time::sleep(QUIET).await;
+    for pkid in 1..=4u16 {
+        match raw_recv(&mut raw).await {
+            Packet::PubRec(PubResponse { pkid: got, .. }) => assert_eq!(got, pkid),
+            other => panic!("expected PUBREC {pkid}, got {other:?}"),
+        }
+        let rel = Packet::PubRel(PubResponse {
+            pkid,
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        });
+        raw.send(&rel, Protocol::V5)
+            .await
+            .unwrap_or_else(|e| panic!("PUBREL {pkid} after the broker closed: {e:?}"));
+        // Time for a RST to come back, were there one.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match raw_recv(&mut raw).await {
+        Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::ReceiveMaximumExceeded),
+        other => panic!("expected DISCONNECT 0x93, got {other:?}"),
+    }
+    // The client closes; the broker, reading, sees it and closes at once.
+    tokio::io::AsyncWriteExt::shutdown(raw.stream_mut())
+        .await
+        .unwrap();
+    assert!(raw.closed_within(Duration::from_secs(1)).await);
+}
+
 // ---------------------------------------------------------------- Maximum Packet Size
 
 fn big_publish(payload_len: usize) -> Packet {

@@ -57,7 +57,7 @@ where
     W: AsyncWrite + Unpin + Send,
 {
     conn.broker.metrics.inc(Counter::ClientAuthenticate);
-    if conn.skip_authn && connect.properties.authentication_method.is_none() {
+    if conn.skip_authn() && connect.properties.authentication_method.is_none() {
         conn.broker.metrics.inc(Counter::AuthenticationSuccess);
         return Ok(Authenticated::default());
     }

@@ -40,6 +40,10 @@ const STACK_READ: usize = 16 * 1024;
 const MAX_RESERVE: usize = 256 * 1024;
 /// Initial write buffer (allocated when the first packet of a batch is queued, freed once written).
 const WRITE_CHUNK: usize = 4096;
+/// How long a connection the broker closed keeps reading what the peer still sends
+/// ([`Connection::linger`]), and the most bytes it discards meanwhile.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_MAX_BYTES: usize = 1 << 20;
 
 /// Reads what the socket has into `rbuf`; Ok(0) at end of stream. Cancel safe. With room for the
 /// rest of a partly received packet, reads straight into `rbuf` (a large PUBLISH arrives without
@@ -276,8 +280,9 @@ pub(crate) struct Connection<R, W> {
     pub peer_cert: Option<Box<PeerCert>>,
     /// The listener's `messages_rate` / `bytes_rate` for this client.
     pub(crate) limiter: crate::limiter::InboundLimiter,
-    /// The listener has `enable_authn = false`.
-    pub skip_authn: bool,
+    /// [`Connection::SKIP_AUTHN`] and [`Connection::CLOSED_HERE`] (one byte: every connection
+    /// holds this struct, see the size budget in `channel.rs`).
+    flags: u8,
     /// The listener's `tcp_options.send_timeout` / `send_timeout_close`.
     pub(crate) send_timeout: SendTimeout,
     /// The listener's `max_connections` slot, released when the connection goes.
@@ -305,24 +310,83 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             listener,
             peer_cert: None,
             limiter: Default::default(),
-            skip_authn: false,
+            flags: 0,
             send_timeout: SendTimeout::default(),
             permit: None,
         }
     }
 
+    /// The listener has `enable_authn = false`.
+    const SKIP_AUTHN: u8 = 1;
+    /// The broker closed its sending side ([`Connection::close_with`]): linger before dropping.
+    const CLOSED_HERE: u8 = 2;
+
+    pub fn skip_authn(&self) -> bool {
+        self.flags & Self::SKIP_AUTHN != 0
+    }
+
+    pub fn set_skip_authn(&mut self, skip: bool) {
+        if skip {
+            self.flags |= Self::SKIP_AUTHN;
+        } else {
+            self.flags &= !Self::SKIP_AUTHN;
+        }
+    }
+
     /// Runs the connection to its end; a session with expiry then goes on detached, in its own task.
-    pub async fn run(mut self: Box<Self>) {
+    pub async fn run(mut self: Box<Self>)
+    where
+        R: 'static,
+        W: 'static,
+    {
         self.broker.connection_opened();
         let detached = connect::run(&mut self).await;
         self.broker.connection_closed();
-        // The socket and the listener's connection permit go now: a kept session is not a
-        // connection (for max_connections, descriptors, or a WebSocket client waiting for the TCP
-        // close that ends its closing handshake). It lives on in a task of its own, which ends at
-        // expiry, takeover or shutdown; awaited here instead, it would grow every connection's task.
-        drop(self);
+        // The listener's connection permit goes now, and the socket once the peer has closed too
+        // (`linger`, at most 2 s): a kept session is not a connection (for max_connections,
+        // descriptors, or a WebSocket client waiting for the TCP close that ends its closing
+        // handshake). It lives on in a task of its own, which ends at expiry, takeover or
+        // shutdown; awaited here instead, it would grow every connection's task.
+        self.permit = None;
         if let Some(ch) = detached {
             tokio::spawn(ch.detached());
+        }
+        if self.flags & Self::CLOSED_HERE != 0 {
+            // In a task of its own, as the detached session: awaited here, its state would grow
+            // every connection's task.
+            tokio::spawn(self.linger());
+        }
+    }
+
+    /// After the broker has closed its sending side: reads and discards what the peer still
+    /// sends until the peer closes too, for at most [`LINGER`] and [`LINGER_MAX_BYTES`], or until
+    /// shutdown. A socket closed with unread bytes makes the kernel answer with RST, so a client
+    /// still writing (PUBRELs to the PUBRECs before a DISCONNECT 0x93, say) fails its next write
+    /// (EPIPE) before it reads the DISCONNECT or CONNACK that says why, and on some systems loses
+    /// what it had not read yet: the "lingering close" of HTTP servers.
+    async fn linger(mut self: Box<Self>) {
+        self.rbuf = BytesMut::new();
+        let shutdown = self.broker.shutdown.clone();
+        let reader = &mut self.reader;
+        let drain = async move {
+            let mut total = 0;
+            while total < LINGER_MAX_BYTES {
+                let read = std::future::poll_fn(|cx| {
+                    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+                    let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
+                    ready!(Pin::new(&mut *reader).poll_read(cx, &mut buf))?;
+                    Poll::Ready(std::io::Result::Ok(buf.filled().len()))
+                })
+                .await;
+                match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(LINGER, drain) => {}
+            _ = shutdown.cancelled() => {}
         }
     }
 
@@ -449,6 +513,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+        self.flags |= Self::CLOSED_HERE;
     }
 }
 

@@ -226,7 +226,7 @@ impl Listener {
                 let (r, w) = stream.into_split();
                 let mut conn = Box::new(Connection::new(r, w, peer, broker.clone(), name.clone()));
                 conn.limiter = limiter;
-                conn.skip_authn = self.options.skip_authn;
+                conn.set_skip_authn(self.options.skip_authn);
                 conn.send_timeout = send_timeout;
                 conn.permit = Some(permit);
                 tracker.spawn(conn.run());
@@ -352,7 +352,7 @@ async fn serve_upgraded(
         let mut conn = Box::new(Connection::new(r, w, peer, broker, name));
         conn.peer_cert = peer_cert.map(Box::new);
         conn.limiter = limiter;
-        conn.skip_authn = options.skip_authn;
+        conn.set_skip_authn(options.skip_authn);
         conn.send_timeout =
             SendTimeout::new(options.tcp.send_timeout, options.tcp.send_timeout_close);
         // The permit goes when the socket does, not when a session kept after it ends.
