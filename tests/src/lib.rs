@@ -14,6 +14,7 @@ use linkmq_net::{
 };
 
 pub mod pki;
+pub mod script;
 
 /// An in-process broker on 127.0.0.1:<ephemeral>.
 pub struct TestBroker {

@@ -8,11 +8,9 @@
 //! it): without it these tests fail, loudly.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use linkmq_tests::TestBroker;
+use linkmq_tests::{TestBroker, script};
 
 /// Upper bound for one scenario (they take under 3 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -23,59 +21,23 @@ fn script() -> PathBuf {
 
 /// Panics with instructions when python3 or gmqtt is missing.
 fn require_gmqtt() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let check = CHECK.get_or_init(|| {
-        let out = std::process::Command::new("python3")
-            .args(["-c", "import gmqtt; print(gmqtt.__version__)"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run python3: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "python3 cannot import gmqtt: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    });
-    if let Err(e) = check {
-        panic!(
-            "gmqtt interop tests need python3 with gmqtt ({e}); install it with \
-             `python3 -m pip install 'gmqtt>=0.8,<0.9'` (`bash .ci/run` does)"
-        );
-    }
+    script::require(
+        std::process::Command::new("python3")
+            .args(["-c", "import gmqtt; print(gmqtt.__version__)"]),
+        "python3 with gmqtt",
+        "python3 -m pip install 'gmqtt>=0.8,<0.9'",
+    );
 }
 
 /// Runs `scenario` against `b`; returns stdout lines after asserting the script exited 0 and ended
 /// with "DONE".
 async fn gmqtt(b: &TestBroker, scenario: &str) -> Vec<String> {
     require_gmqtt();
-    let run = tokio::process::Command::new("python3")
-        .arg("-u")
+    let mut run = tokio::process::Command::new("python3");
+    run.arg("-u")
         .arg(script())
-        .args([scenario, &b.addr.port().to_string()])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("gmqtt {scenario} did not finish in {SCRIPT_TIMEOUT:?}"))
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "gmqtt {scenario} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        out.status
-    );
-    let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-    assert_eq!(
-        lines.pop().as_deref(),
-        Some("DONE"),
-        "gmqtt {scenario} did not complete:\n{stdout}{stderr}"
-    );
-    lines
+        .args([scenario, &b.addr.port().to_string()]);
+    script::script_lines(run, &format!("gmqtt {scenario}"), SCRIPT_TIMEOUT).await
 }
 
 fn lines(l: &[&str]) -> Vec<String> {

@@ -10,11 +10,10 @@
 mod access_support;
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use access_support::ConfNode;
+use linkmq_tests::script;
 
 /// Upper bound for one scenario run (the longest takes about 5 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -42,32 +41,16 @@ fn node_path() -> String {
 
 /// Panics with instructions when node or the mqtt module is missing.
 fn require_mqttjs() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let check = CHECK.get_or_init(|| {
-        let out = std::process::Command::new("node")
+    script::require(
+        std::process::Command::new("node")
             .args([
                 "-e",
                 "require('mqtt'); console.log(require('mqtt/package.json').version)",
             ])
-            .env("NODE_PATH", node_path())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run node: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "node cannot load the mqtt module: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    });
-    if let Err(e) = check {
-        panic!(
-            "MQTT.js interop tests need node and MQTT.js ({e}); install them with \
-             `apt-get install -y nodejs node-mqtt` (`bash .ci/run` does)"
-        );
-    }
+            .env("NODE_PATH", node_path()),
+        "node and MQTT.js",
+        "apt-get install -y nodejs node-mqtt",
+    );
 }
 
 /// A node with `tcp:default` and `ws:default` on ephemeral loopback ports and the ACL above.
@@ -101,32 +84,12 @@ fn url(n: &ConfNode, transport: &str) -> String {
 /// that the script exited 0 and ended with "DONE".
 async fn mqttjs(url: &str, scenario: &str, version: &str) -> Vec<String> {
     require_mqttjs();
-    let run = tokio::process::Command::new("node")
-        .arg(script())
+    let mut run = tokio::process::Command::new("node");
+    run.arg(script())
         .args([scenario, url, version])
-        .env("NODE_PATH", node_path())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
+        .env("NODE_PATH", node_path());
     let what = format!("MQTT.js {scenario} v{version} at {url}");
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish in {SCRIPT_TIMEOUT:?}"))
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        out.status
-    );
-    let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-    assert_eq!(
-        lines.pop().as_deref(),
-        Some("DONE"),
-        "{what} did not complete:\n{stdout}{stderr}"
-    );
-    lines
+    script::script_lines(run, &what, SCRIPT_TIMEOUT).await
 }
 
 /// Runs the scenario over TCP, then over WebSocket (a fresh node each), asserting `expected`.

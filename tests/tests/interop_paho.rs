@@ -5,11 +5,9 @@
 //! python3 with paho-mqtt is required (`.ci/run` installs it): without it these tests fail, loudly.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use linkmq_tests::TestBroker;
+use linkmq_tests::{TestBroker, script};
 
 /// Upper bound for one scenario (they take well under 3 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,64 +18,26 @@ fn script() -> PathBuf {
 
 /// Panics with instructions when python3 or paho-mqtt 2.x is missing.
 fn require_paho() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let check = CHECK.get_or_init(|| {
-        let out = std::process::Command::new("python3")
-            .args([
-                "-c",
-                "import paho.mqtt, paho.mqtt.client as c; c.CallbackAPIVersion; print(paho.mqtt.__version__)",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run python3: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "python3 cannot import paho-mqtt 2.x: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    });
-    if let Err(e) = check {
-        panic!(
-            "paho interop tests need python3 with paho-mqtt >= 2.0 ({e}); \
-             install it with `python3 -m pip install paho-mqtt` (`bash .ci/run` does)"
-        );
-    }
+    script::require(
+        std::process::Command::new("python3").args([
+            "-c",
+            "import paho.mqtt, paho.mqtt.client as c; c.CallbackAPIVersion; print(paho.mqtt.__version__)",
+        ]),
+        "python3 with paho-mqtt >= 2.0",
+        "python3 -m pip install paho-mqtt",
+    );
 }
 
 /// Runs `scenario` at protocol `version` ("311" or "5") against `b`; returns stdout lines after
 /// asserting the script exited 0 and ended with "DONE".
 async fn paho(b: &TestBroker, scenario: &str, version: &str) -> Vec<String> {
     require_paho();
-    let run = tokio::process::Command::new("python3")
-        .arg("-u")
+    let mut run = tokio::process::Command::new("python3");
+    run.arg("-u")
         .arg(script())
-        .args([scenario, &b.addr.port().to_string(), version])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| {
-            panic!("paho {scenario} v{version} did not finish in {SCRIPT_TIMEOUT:?}")
-        })
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "paho {scenario} v{version} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        out.status
-    );
-    let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-    assert_eq!(
-        lines.pop().as_deref(),
-        Some("DONE"),
-        "paho {scenario} v{version} did not complete:\n{stdout}{stderr}"
-    );
-    lines
+        .args([scenario, &b.addr.port().to_string(), version]);
+    let what = format!("paho {scenario} v{version}");
+    script::script_lines(run, &what, SCRIPT_TIMEOUT).await
 }
 
 fn expected(lines: &[&str]) -> Vec<String> {
