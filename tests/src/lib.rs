@@ -75,6 +75,22 @@ impl TestBroker {
         TestBroker { node, addr }
     }
 
+    /// A broker with one TLS listener `ssl:default` (TLS from `tls`) on an ephemeral port.
+    pub async fn start_tls(tls: &TlsServerOptions) -> TestBroker {
+        let server = TlsServer::from_options(tls).expect("TLS setup");
+        TestBroker::start_listeners(
+            |_| {},
+            vec![listener(
+                "ssl:default",
+                ListenerOptions {
+                    transport: Transport::Tls(server),
+                    ..Default::default()
+                },
+            )],
+        )
+        .await
+    }
+
     /// A broker with the four default listeners `tcp:default`, `ssl:default`, `ws:default` and
     /// `wss:default` (TLS from `tls`), each on an ephemeral port.
     pub async fn start_all_transports(tls: &TlsServerOptions) -> TestBroker {

@@ -33,9 +33,8 @@ use std::time::Duration;
 
 use access_support::ConfNode;
 use harness::{Client311, QUIET, WAIT, opts311, text};
-use linkmq_net::{ListenerOptions, TlsServer, Transport};
+use linkmq_tests::TestBroker;
 use linkmq_tests::pki::Pki;
-use linkmq_tests::{TestBroker, listener};
 use rumqttc::{LastWill, QoS, SubscribeFilter, SubscribeReasonCode};
 
 /// Authorization for the ACL tests (EMQX `acl.conf` syntax).
@@ -455,18 +454,7 @@ async fn rumqttc_v311_acl_denied_subscription_gets_0x80() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rumqttc_v311_tls_round_trip() {
     let pki = Pki::new();
-    let tls = TlsServer::from_options(&pki.server_options()).expect("TLS setup");
-    let b = TestBroker::start_listeners(
-        |_| {},
-        vec![listener(
-            "ssl:default",
-            ListenerOptions {
-                transport: Transport::Tls(tls),
-                ..Default::default()
-            },
-        )],
-    )
-    .await;
+    let b = TestBroker::start_tls(&pki.server_options()).await;
     let t = "interop/rq/v311/tls";
     let mut o = opts311(b.addr, "rq311-tls");
     o.set_transport(rumqttc::Transport::tls(

@@ -10,27 +10,11 @@ use bytes::BytesMut;
 use linkmq::Node;
 use linkmq_client::{Client, ClientError, ConnectOptions, Packet, QoS, TlsOptions, TlsVersion};
 use linkmq_core::registry::PeerCert;
-use linkmq_net::{ListenerOptions, TlsServer, TlsServerOptions, Transport};
+use linkmq_net::TlsServerOptions;
 use linkmq_tests::pki::{Ca, Pki};
-use linkmq_tests::{BrokerProcess, TestBroker, expect_publish, linkmq_bin, listener, payload_text};
+use linkmq_tests::{BrokerProcess, TestBroker, expect_publish, linkmq_bin, payload_text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A broker with one TLS listener `ssl:default` built from `o`.
-async fn tls_broker(o: &TlsServerOptions) -> TestBroker {
-    let tls = TlsServer::from_options(o).expect("TLS setup");
-    TestBroker::start_listeners(
-        |_| {},
-        vec![listener(
-            "ssl:default",
-            ListenerOptions {
-                transport: Transport::Tls(tls),
-                ..Default::default()
-            },
-        )],
-    )
-    .await
-}
 
 fn opts(b: &TestBroker, client_id: &str, tls: TlsOptions) -> ConnectOptions {
     ConnectOptions::new(b.addr(), client_id)
@@ -99,7 +83,7 @@ fn assert_refused_by_tls(r: Result<(Client, linkmq_client::ConnAck), ClientError
 #[tokio::test]
 async fn tls_1_3_and_tls_1_2_clients_connect_and_exchange_messages() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.server_options()).await;
+    let b = TestBroker::start_tls(&pki.server_options()).await;
     let (sub, _) = Client::connect(opts(
         &b,
         "sub13",
@@ -158,7 +142,7 @@ async fn tls_1_3_and_tls_1_2_clients_connect_and_exchange_messages() {
 #[tokio::test]
 async fn server_versions_are_honoured_tlsv1_3_only_refuses_tls_1_2() {
     let pki = Pki::new();
-    let b = tls_broker(&TlsServerOptions {
+    let b = TestBroker::start_tls(&TlsServerOptions {
         versions: vec![linkmq_net::TlsVersion::V1_3],
         ..pki.server_options()
     })
@@ -180,7 +164,7 @@ async fn server_versions_are_honoured_tlsv1_3_only_refuses_tls_1_2() {
 #[tokio::test]
 async fn ciphers_restrict_the_negotiated_suite() {
     let pki = Pki::new();
-    let b = tls_broker(&TlsServerOptions {
+    let b = TestBroker::start_tls(&TlsServerOptions {
         versions: vec![linkmq_net::TlsVersion::V1_2],
         ciphers: vec!["ECDHE-ECDSA-CHACHA20-POLY1305".into()],
         ..pki.server_options()
@@ -197,7 +181,7 @@ async fn ciphers_restrict_the_negotiated_suite() {
 #[tokio::test]
 async fn mtls_client_certificate_cn_and_dn_reach_client_info() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.mtls_options(true)).await;
+    let b = TestBroker::start_tls(&pki.mtls_options(true)).await;
     let (cert, key) = pki.client("device", "device-42", Some("acme"), None);
     let (c, _) = Client::connect(opts(
         &b,
@@ -221,7 +205,7 @@ async fn mtls_client_certificate_cn_and_dn_reach_client_info() {
 #[tokio::test]
 async fn mtls_fail_if_no_peer_cert_refuses_a_client_without_a_certificate() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.mtls_options(true)).await;
+    let b = TestBroker::start_tls(&pki.mtls_options(true)).await;
     assert_refused_by_tls(Client::connect(opts(&b, "anon", pki.client_tls())).await);
     assert!(b.node.broker.registry.get("anon").is_none());
     b.node.shutdown().await;
@@ -230,7 +214,7 @@ async fn mtls_fail_if_no_peer_cert_refuses_a_client_without_a_certificate() {
 #[tokio::test]
 async fn mtls_refuses_a_client_certificate_from_another_ca() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.mtls_options(true)).await;
+    let b = TestBroker::start_tls(&pki.mtls_options(true)).await;
     let rogue_ca = Ca::new("rogue CA");
     let (cert, key) = pki.client("rogue", "device-42", None, Some(&rogue_ca));
     assert_refused_by_tls(
@@ -248,7 +232,7 @@ async fn mtls_refuses_a_client_certificate_from_another_ca() {
 #[tokio::test]
 async fn verify_peer_without_fail_if_no_peer_cert_lets_clients_without_a_certificate_in() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.mtls_options(false)).await;
+    let b = TestBroker::start_tls(&pki.mtls_options(false)).await;
     Client::connect(opts(&b, "anon", pki.client_tls()))
         .await
         .expect("no certificate is fine");
@@ -291,7 +275,7 @@ async fn verify_peer_without_fail_if_no_peer_cert_lets_clients_without_a_certifi
 #[tokio::test]
 async fn verify_none_listener_asks_for_no_client_certificate() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.server_options()).await;
+    let b = TestBroker::start_tls(&pki.server_options()).await;
     let rogue_ca = Ca::new("rogue CA");
     let (cert, key) = pki.client("c", "ignored", None, Some(&rogue_ca));
     Client::connect(opts(&b, "c", pki.client_tls().client_cert_files(cert, key)))
@@ -307,7 +291,7 @@ async fn verify_none_listener_asks_for_no_client_certificate() {
 #[tokio::test]
 async fn client_verify_peer_checks_the_server_chain_and_name() {
     let pki = Pki::new();
-    let b = tls_broker(&pki.server_options()).await;
+    let b = TestBroker::start_tls(&pki.server_options()).await;
     // A CA that did not sign the server certificate.
     let other = Ca::new("other CA");
     let r = Client::connect(opts(&b, "a", TlsOptions::new().ca_pem(other.pem()))).await;

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use linkmq_core::metrics::Counter;
-use linkmq_net::{ListenerOptions, TlsServer, Transport};
+use linkmq_tests::TestBroker;
 use linkmq_tests::pki::Pki;
-use linkmq_tests::{TestBroker, listener};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
     DisconnectReasonCode, Filter, LastWill, LastWillProperties, PublishProperties,
@@ -397,18 +396,7 @@ async fn rumqttc_v5_acl_denied_subscription_gets_0x87() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rumqttc_v5_mutual_tls_round_trip() {
     let pki = Pki::new();
-    let tls = TlsServer::from_options(&pki.mtls_options(true)).expect("TLS setup");
-    let b = TestBroker::start_listeners(
-        |_| {},
-        vec![listener(
-            "ssl:default",
-            ListenerOptions {
-                transport: Transport::Tls(tls),
-                ..Default::default()
-            },
-        )],
-    )
-    .await;
+    let b = TestBroker::start_tls(&pki.mtls_options(true)).await;
     let (cert, key) = pki.client("rq5", "rq5-device", None, None);
     let read = |p| std::fs::read(p).expect("read PEM");
     let ca = pki.ca.pem().into_bytes();
