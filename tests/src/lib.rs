@@ -116,12 +116,7 @@ impl TestBroker {
 
     /// "127.0.0.1:port" of the listener named `name` (e.g. `ssl:default`).
     pub fn listener_addr(&self, name: &str) -> String {
-        self.node
-            .listeners
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.to_string())
-            .unwrap_or_else(|| panic!("no listener {name}"))
+        listener_addr(&self.node, name)
     }
 
     /// "127.0.0.1:port".
@@ -141,6 +136,15 @@ impl TestBroker {
             .expect("client connects");
         c
     }
+}
+
+/// "127.0.0.1:port" of `node`'s listener named `name` (e.g. `ssl:default`, `tcp:open`).
+pub fn listener_addr(node: &Node, name: &str) -> String {
+    node.listeners
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, a)| a.to_string())
+        .unwrap_or_else(|| panic!("no listener {name}"))
 }
 
 /// A listener on 127.0.0.1:<ephemeral> named `name` with these options.

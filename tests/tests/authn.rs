@@ -475,12 +475,7 @@ fn mtls_conf(pki: &linkmq_tests::pki::Pki, extra: &str) -> String {
 }
 
 fn ssl_addr(n: &ConfNode) -> String {
-    n.node
-        .listeners
-        .iter()
-        .find(|(name, _)| name == "ssl:default")
-        .map(|(_, a)| a.to_string())
-        .expect("ssl listener")
+    linkmq_tests::listener_addr(&n.node, "ssl:default")
 }
 
 #[tokio::test]

@@ -24,13 +24,7 @@ const USERS: &str = r#"[{"user_id": "alice", "password": "alice-pw", "is_superus
 #[tokio::test]
 async fn enable_authn_false_lets_anonymous_and_unknown_clients_in_on_that_listener_only() {
     let n = ConfNode::start(CONF, &[("etc/users.json", USERS)]).await;
-    let open = n
-        .node
-        .listeners
-        .iter()
-        .find(|(name, _)| name == "tcp:open")
-        .map(|(_, a)| a.to_string())
-        .expect("the open listener is bound");
+    let open = linkmq_tests::listener_addr(&n.node, "tcp:open");
 
     // The default listener authenticates.
     assert_eq!(

@@ -65,14 +65,7 @@ async fn broker() -> ConfNode {
 
 /// The URL MQTT.js connects to for `transport` ("tcp" or "ws").
 fn url(n: &ConfNode, transport: &str) -> String {
-    let addr = |name: &str| {
-        n.node
-            .listeners
-            .iter()
-            .find(|(l, _)| l == name)
-            .map(|(_, a)| a.to_string())
-            .unwrap_or_else(|| panic!("no listener {name}"))
-    };
+    let addr = |name: &str| linkmq_tests::listener_addr(&n.node, name);
     match transport {
         "tcp" => format!("mqtt://{}", addr("tcp:default")),
         "ws" => format!("ws://{}/mqtt", addr("ws:default")),
