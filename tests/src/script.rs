@@ -67,3 +67,8 @@ pub async fn script_lines(
     );
     lines
 }
+
+/// The lines a script is expected to print, as [`script_lines`] returns them.
+pub fn lines(l: &[&str]) -> Vec<String> {
+    l.iter().map(|s| s.to_string()).collect()
+}

@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use linkmq_tests::{TestBroker, script};
+use linkmq_tests::TestBroker;
+use linkmq_tests::script::{self, lines};
 
 /// Upper bound for one scenario (they take under 3 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -38,10 +39,6 @@ async fn gmqtt(b: &TestBroker, scenario: &str) -> Vec<String> {
         .arg(script())
         .args([scenario, &b.addr.port().to_string()]);
     script::script_lines(run, &format!("gmqtt {scenario}"), SCRIPT_TIMEOUT).await
-}
-
-fn lines(l: &[&str]) -> Vec<String> {
-    l.iter().map(|s| s.to_string()).collect()
 }
 
 /// CONNACK announces the broker's capabilities (EMQX defaults: Receive Maximum = max_inflight 32,

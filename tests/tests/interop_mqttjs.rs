@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use access_support::ConfNode;
-use linkmq_tests::script;
+use linkmq_tests::script::{self, lines};
 
 /// Upper bound for one scenario run (the longest takes about 5 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -93,10 +93,6 @@ async fn over_tcp_and_ws(scenario: &str, version: &str, expected: &[String]) {
         assert_eq!(got, expected, "{scenario} v{version} over {transport}");
         n.node.shutdown().await;
     }
-}
-
-fn lines(l: &[&str]) -> Vec<String> {
-    l.iter().map(|s| s.to_string()).collect()
 }
 
 // ---- publish / subscribe at QoS 0, 1, 2 ----

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use linkmq_tests::{TestBroker, script};
+use linkmq_tests::TestBroker;
+use linkmq_tests::script::{self, lines};
 
 /// Upper bound for one scenario (they take well under 3 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,16 +41,12 @@ async fn paho(b: &TestBroker, scenario: &str, version: &str) -> Vec<String> {
     script::script_lines(run, &what, SCRIPT_TIMEOUT).await
 }
 
-fn expected(lines: &[&str]) -> Vec<String> {
-    lines.iter().map(|l| l.to_string()).collect()
-}
-
 // ---- publish / subscribe at QoS 0, 1, 2 ----
 
 /// Delivered QoS is min(publish QoS, granted QoS) ([MQTT-3.8.4-8] / v5 3.8.4).
 fn pubsub_expectation(v: &str) -> Vec<String> {
     let t = format!("interop/v{v}/pubsub");
-    expected(&[
+    lines(&[
         &format!("RECV {t} qos=0 retain=0 payload=q0"),
         &format!("RECV {t} qos=1 retain=0 payload=q1"),
         &format!("RECV {t} qos=2 retain=0 payload=q2"),
@@ -77,7 +74,7 @@ async fn paho_v5_pub_sub_at_qos_0_1_2_with_downgrade() {
 /// an empty retained payload clears it ([MQTT-3.3.1-10]).
 fn retained_expectation(v: &str) -> Vec<String> {
     let t = format!("interop/v{v}/retained");
-    expected(&[
+    lines(&[
         &format!("NEW RECV {t} qos=1 retain=1 payload=kept-1"),
         &format!("LIVE RECV {t} qos=1 retain=0 payload=kept-2"),
         &format!("NEW RECV {t} qos=1 retain=1 payload=kept-2"),
@@ -106,7 +103,7 @@ async fn paho_v5_retained_set_replaced_and_cleared() {
 /// The will is published when the network connection closes without DISCONNECT ([MQTT-3.1.2-8])
 /// and discarded after a normal DISCONNECT ([MQTT-3.1.2-10]).
 fn will_expectation(v: &str) -> Vec<String> {
-    expected(&[
+    lines(&[
         &format!("RECV interop/v{v}/will qos=1 retain=0 payload=rude-will"),
         "NO_MORE",
     ])
@@ -130,8 +127,8 @@ async fn paho_v5_will_on_abnormal_close_only() {
 /// (default strategy round_robin: an even split).
 async fn shared(v: &str) {
     let b = TestBroker::start().await;
-    let lines = paho(&b, "shared", v).await;
-    assert_eq!(lines, expected(&["SHARED a=5 b=5 total=10 distinct=10"]));
+    let got = paho(&b, "shared", v).await;
+    assert_eq!(got, lines(&["SHARED a=5 b=5 total=10 distinct=10"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +150,7 @@ async fn paho_v5_topic_alias_set_used_and_remapped() {
     let b = TestBroker::start_with(|s| s.max_topic_alias = 10).await;
     assert_eq!(
         paho(&b, "alias", "5").await,
-        expected(&[
+        lines(&[
             "ALIAS_MAX 10",
             "RECV interop/alias/x qos=1 retain=0 payload=a1",
             "RECV interop/alias/x qos=1 retain=0 payload=a2",
@@ -169,7 +166,7 @@ async fn paho_v5_topic_alias_set_used_and_remapped() {
 /// while offline arrive, and the subscription is still in place.
 fn session_expectation(v: &str) -> Vec<String> {
     let t = format!("interop/v{v}/session");
-    let mut e = expected(&[
+    let mut e = lines(&[
         "FIRST session_present=0",
         "RESUMED session_present=1",
         &format!("RECV {t} qos=1 retain=0 payload=offline-1"),
