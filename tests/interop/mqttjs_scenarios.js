@@ -5,6 +5,7 @@
 //   SCENARIO: pubsub | retained | will | props | nolocal | alias | session | acl
 //   URL:      mqtt://127.0.0.1:PORT or ws://127.0.0.1:PORT/mqtt
 //   VERSION:  311 | 5
+// (mqttjs_tls.js runs pubsub, retained and props over mqtts:// and wss:// with its TLS options.)
 //
 // Driven by tests/tests/interop_mqttjs.rs (NODE_PATH must reach the `mqtt` module; Debian puts it in
 // /usr/share/nodejs). Prints one line per observation (the Rust test asserts on them) and "DONE";
@@ -24,6 +25,10 @@ function fail (msg) {
 function out (line) {
   process.stdout.write(line + '\n')
 }
+
+/// Options every connection gets (mqttjs_tls.js puts `ca`, `rejectUnauthorized` and a client
+/// certificate here; MQTT.js hands them to tls.connect, or to ws for wss://).
+const tlsDefaults = {}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -50,6 +55,7 @@ class Conn {
       reconnectPeriod: 0,
       connectTimeout: WAIT,
       keepalive: 30,
+      ...tlsDefaults,
       ...opts
     }
     this.msgs = []
@@ -486,4 +492,6 @@ async function main () {
   process.exit(0)
 }
 
-main().catch((e) => fail(e.stack || String(e)))
+module.exports = { Conn, SCENARIOS, WAIT, fail, out, show, tlsDefaults }
+
+if (require.main === module) main().catch((e) => fail(e.stack || String(e)))

@@ -1,11 +1,15 @@
 //! Interop with MQTT.js (the npm `mqtt` package, 4.x; Debian package node-mqtt) over MQTT 3.1.1 and
-//! 5, over TCP (`mqtt://`) and WebSocket (`ws://host:port/mqtt`, the path EMQX uses).
+//! 5, over TCP (`mqtt://`) and WebSocket (`ws://host:port/mqtt`, the path EMQX uses), and over TLS
+//! (`mqtts://`) and WebSocket over TLS (`wss://`) with MQTT.js verifying the server certificate.
 //!
 //! Each test runs one scenario of `tests/interop/mqttjs_scenarios.js` once per transport, against a
 //! fresh node started from configuration (a `tcp` and a `ws` listener, and an `acl.conf`); the
 //! script prints one line per observation (payloads, QoS, flags, v5 properties, reason codes as
-//! MQTT.js reports them) and the test asserts the exact lines. `node` and node-mqtt are required
-//! (`.ci/run` installs them): without them these tests fail, loudly.
+//! MQTT.js reports them) and the test asserts the exact lines. The TLS tests run
+//! `tests/interop/mqttjs_tls.js` (the same scenarios, plus certificate checks) against a fresh
+//! in-process node with `ssl` and `wss` listeners and a CA and server certificate made for the
+//! test, which MQTT.js is given as `ca` with `rejectUnauthorized: true`. `node` and node-mqtt are
+//! required (`.ci/run` installs them): without them these tests fail, loudly.
 
 mod access_support;
 
@@ -13,6 +17,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use access_support::ConfNode;
+use linkmq_tests::TestBroker;
+use linkmq_tests::pki::{Ca, Pki};
 use linkmq_tests::script::{self, lines};
 
 /// Upper bound for one scenario run (the longest takes about 5 s).
@@ -318,4 +324,137 @@ async fn mqttjs_v5_acl_denied_subscribe_and_publish_get_0x87_over_tcp_and_ws() {
         "RECV interop/js/acl/ok qos=1 retain=0 payload=allowed",
     ]);
     over_tcp_and_ws("acl", "5", &expected).await;
+}
+
+// ---- over TLS and WebSocket over TLS, the server certificate verified ----
+
+fn tls_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/mqttjs_tls.js")
+}
+
+/// The URL of `b`'s listener for `transport` ("mqtts" or "wss").
+fn tls_url(b: &TestBroker, transport: &str) -> String {
+    match transport {
+        "mqtts" => format!("mqtts://{}", b.listener_addr("ssl:default")),
+        "wss" => format!("wss://{}/mqtt", b.listener_addr("wss:default")),
+        other => panic!("unknown transport {other}"),
+    }
+}
+
+/// Runs `scenario` of the TLS script at `version` against `url`, MQTT.js trusting `pki`'s CA;
+/// `files` adds `--cert`, `--key`, `--rogue-cert`, `--rogue-key`. Returns stdout lines after
+/// asserting that the script exited 0 and ended with "DONE".
+async fn mqttjs_tls(
+    url: &str,
+    scenario: &str,
+    version: &str,
+    pki: &Pki,
+    files: &[(&str, PathBuf)],
+) -> Vec<String> {
+    require_mqttjs();
+    let mut run = tokio::process::Command::new("node");
+    run.arg(tls_script())
+        .args([scenario, url, version, "--ca"])
+        .arg(pki.path("ca.pem"))
+        .env("NODE_PATH", node_path());
+    for (flag, file) in files {
+        run.arg(flag).arg(file);
+    }
+    let what = format!("MQTT.js (TLS) {scenario} v{version} at {url}");
+    script::script_lines(run, &what, SCRIPT_TIMEOUT).await
+}
+
+/// Runs the scenario over `mqtts://`, then over `wss://`, each against a fresh node with a fresh
+/// CA and server certificate (for 127.0.0.1), asserting `expected`.
+async fn over_tls_and_wss(scenario: &str, version: &str, expected: &[String]) {
+    for transport in ["mqtts", "wss"] {
+        let pki = Pki::new();
+        let b = TestBroker::start_all_transports(&pki.server_options()).await;
+        let got = mqttjs_tls(&tls_url(&b, transport), scenario, version, &pki, &[]).await;
+        assert_eq!(got, expected, "{scenario} v{version} over {transport}");
+        b.node.shutdown().await;
+    }
+}
+
+/// The QoS 0/1/2 round trips and downgrades of the TCP test, over TLS and WSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v311_pub_sub_at_qos_0_1_2_over_tls_and_wss() {
+    over_tls_and_wss("pubsub", "311", &pubsub("311")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v5_pub_sub_at_qos_0_1_2_over_tls_and_wss() {
+    over_tls_and_wss("pubsub", "5", &pubsub("5")).await;
+}
+
+/// Retained messages set, replaced and cleared (and v5 Retain Handling, Retain As Published), over
+/// TLS and WSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v311_retained_over_tls_and_wss() {
+    over_tls_and_wss("retained", "311", &retained("311")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v5_retained_over_tls_and_wss() {
+    over_tls_and_wss("retained", "5", &retained("5")).await;
+}
+
+/// The v5 property round trip of the TCP test (every PUBLISH property, subscription identifiers,
+/// request / response), over TLS and WSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v5_properties_over_tls_and_wss() {
+    let expected = lines(&[
+        "RECV interop/js/props/a qos=1 retain=0 payload={\"n\":1}",
+        "PROPS contentType=\"application/json\" correlationData=b'corr-1' \
+         payloadFormatIndicator=true responseTopic=\"interop/js/props/reply\" \
+         subscriptionIdentifier=7 userProperties={\"k1\":\"v1\",\"k2\":[\"x\",\"y\"]}",
+        "EXPIRY ok",
+        "RECV interop/js/props/b/c qos=2 retain=0 payload=plain",
+        "PROPS subscriptionIdentifier=300",
+        "REQUEST ping response_topic=interop/js/resp/js-requester corr=000102ff",
+        "RESPONSE interop/js/resp/js-requester pong corr=000102ff",
+    ]);
+    over_tls_and_wss("props", "5", &expected).await;
+}
+
+/// MQTT.js gets in because it trusts the test's CA: the same connection with the system's trust
+/// store only fails on the server certificate (its issuer is unknown), so verification is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v5_verifies_the_server_certificate_over_tls_and_wss() {
+    let expected = lines(&[
+        "TRUSTED session_present=0",
+        "TRUSTED RECV interop/js/tls/trust qos=1 retain=0 payload=via-js-trusted",
+        "NO_CA refused UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    ]);
+    over_tls_and_wss("trust", "5", &expected).await;
+}
+
+/// Listeners requiring a client certificate (`verify_peer`, `fail_if_no_peer_cert`): MQTT.js with a
+/// certificate from the listener's CA connects and round-trips a message; without a certificate,
+/// or with one from another CA, the TLS handshake fails and MQTT.js reports the server's alert:
+/// `certificate_required` (TLS 1.3, RFC 8446 4.4.2.4) and `unknown_ca` (RFC 8446 6.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqttjs_v311_mutual_tls_requires_a_client_certificate_over_tls_and_wss() {
+    let expected = lines(&[
+        "WITH_CERT session_present=0",
+        "WITH_CERT RECV interop/js/tls/mtls qos=1 retain=0 payload=via-js-mtls",
+        "WITHOUT_CERT refused ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "ROGUE_CERT refused ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+    ]);
+    for transport in ["mqtts", "wss"] {
+        let pki = Pki::new();
+        let (cert, key) = pki.client("js-device", "js-device-42", None, None);
+        let rogue_ca = Ca::new("rogue CA");
+        let (rogue_cert, rogue_key) = pki.client("rogue", "js-device-42", None, Some(&rogue_ca));
+        let b = TestBroker::start_all_transports(&pki.mtls_options(true)).await;
+        let files = [
+            ("--cert", cert),
+            ("--key", key),
+            ("--rogue-cert", rogue_cert),
+            ("--rogue-key", rogue_key),
+        ];
+        let got = mqttjs_tls(&tls_url(&b, transport), "mtls", "311", &pki, &files).await;
+        assert_eq!(got, expected, "mtls over {transport}");
+        b.node.shutdown().await;
+    }
 }
