@@ -15,6 +15,9 @@ use linkmq_net::{
 
 pub mod pki;
 pub mod script;
+pub mod test_dir;
+
+pub use test_dir::TestDir;
 
 /// An in-process broker on 127.0.0.1:<ephemeral>.
 pub struct TestBroker {
@@ -236,11 +239,11 @@ pub fn free_port() -> u16 {
     panic!("no free TCP port on 127.0.0.1 in {LOW}..{}", LOW + SPAN)
 }
 
-/// A `linkmq start` child process; killed on drop.
+/// A `linkmq start` child process; killed on drop, then its directory is removed.
 pub struct BrokerProcess {
     pub child: Child,
     pub port: u16,
-    pub dir: PathBuf,
+    pub dir: TestDir,
 }
 
 impl BrokerProcess {
@@ -248,8 +251,7 @@ impl BrokerProcess {
     /// `extra` may set `dashboard.listeners.http.bind`), and starts the binary.
     pub fn start(extra: &str) -> BrokerProcess {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("linkmq-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = TestDir::new("linkmq-test");
         let conf = dir.join("emqx.conf");
         let text = format!(
             "node.name = \"linkmq-{port}@127.0.0.1\"\nnode.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:{port}\"\ndashboard.listeners.http.bind = 0\n{extra}\n",
@@ -300,7 +302,6 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,7 +2,6 @@
 //! localhost, client certificates from the same CA and from another one, written as PEM files.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use linkmq_client::TlsOptions;
 use linkmq_net::TlsServerOptions;
@@ -10,6 +9,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
+
+use crate::TestDir;
 
 /// A certificate authority that signs leaf certificates.
 pub struct Ca {
@@ -84,20 +85,14 @@ impl Ca {
 /// A directory of PEM files: `ca.pem`, `server.pem`/`server.key` (127.0.0.1, localhost, signed by
 /// the CA), and what [`Pki::client`] writes. Removed on drop.
 pub struct Pki {
-    pub dir: PathBuf,
+    pub dir: TestDir,
     pub ca: Ca,
 }
 
 impl Pki {
     /// A fresh CA and server certificate in a new temporary directory.
     pub fn new() -> Pki {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "linkmq-pki-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("pki dir");
+        let dir = TestDir::new("linkmq-pki");
         let ca = Ca::new("linkmq test CA");
         let pki = Pki { dir, ca };
         pki.write("ca.pem", &pki.ca.pem());
@@ -161,11 +156,5 @@ impl Pki {
 impl Default for Pki {
     fn default() -> Self {
         Pki::new()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
