@@ -13,7 +13,7 @@ use linkmq_core::banned::FlappingDetect;
 use linkmq_core::metrics::Counter;
 use linkmq_net::{ListenerOptions, Rate, TlsServer, Transport, WsOptions};
 use linkmq_tests::pki::Pki;
-use linkmq_tests::{TestBroker, WAIT, listener};
+use linkmq_tests::{TestBroker, TestDir, WAIT, listener};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -458,7 +458,7 @@ async fn flapping_detection_is_off_by_default() {
 
 #[tokio::test]
 async fn limits_from_emqx_conf_reach_the_listener_and_the_broker() {
-    let dir = std::env::temp_dir().join(format!("linkmq-abuse-{}", std::process::id()));
+    let dir = TestDir::new("linkmq-abuse");
     let cfg = linkmq_config::parse_str(
         &format!(
             "node.data_dir = \"{}\"\nmqtt.idle_timeout = 400ms\nlisteners.tcp.default {{\n  bind = \"127.0.0.1:0\"\n  max_conn_rate = \"1/30s\"\n  messages_rate = \"100/s\"\n}}\nflapping_detect {{ enable = true, max_count = 4, window_time = 10s, ban_time = 2m }}\n",
@@ -489,5 +489,4 @@ async fn limits_from_emqx_conf_reach_the_listener_and_the_broker() {
     assert_eq!(node.broker.metrics.get(Counter::ConnectionsRejected), 1);
     drop(c);
     node.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use linkmq::Node;
+use linkmq_tests::TestDir;
 
 /// One HTTP/1.1 request with `Connection: close`: (status, body).
 fn http(
@@ -35,12 +36,9 @@ fn http(
     (status, body.to_string())
 }
 
-fn config(extra: &str) -> (linkmq_config::Config, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "linkmq-api-node-{}-{}",
-        std::process::id(),
-        linkmq_tests::free_port()
-    ));
+/// The configuration, with `node.data_dir` in a directory that lives as long as the returned guard.
+fn config(extra: &str) -> (linkmq_config::Config, TestDir) {
+    let dir = TestDir::new("linkmq-api-node");
     let text = format!(
         "node.name = \"api@127.0.0.1\"\nnode.data_dir = \"{}\"\n\
          listeners.tcp.default.bind = \"127.0.0.1:0\"\n{extra}\n",
@@ -53,7 +51,7 @@ fn config(extra: &str) -> (linkmq_config::Config, std::path::PathBuf) {
 #[tokio::test]
 async fn node_start_serves_the_api_on_dashboard_listeners_http_bind() {
     let port = linkmq_tests::free_port();
-    let (cfg, dir) = config(&format!(
+    let (cfg, _dir) = config(&format!(
         "dashboard {{ listeners.http.bind = \"127.0.0.1:{port}\", default_password = \"n0de-pass\" }}"
     ));
     let node = Node::start(&cfg).await.expect("node starts");
@@ -100,14 +98,12 @@ async fn node_start_serves_the_api_on_dashboard_listeners_http_bind() {
         TcpStream::connect(addr).is_err(),
         "the API stops with the node"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn port_0_turns_the_api_off() {
-    let (cfg, dir) = config("dashboard.listeners.http.bind = 0");
+    let (cfg, _dir) = config("dashboard.listeners.http.bind = 0");
     let node = Node::start(&cfg).await.expect("node starts");
     assert_eq!(node.api, None);
     node.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }

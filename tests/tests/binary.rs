@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use linkmq_client::{Client, ClientError, ConnectOptions, Event, RawConnection};
 use linkmq_codec::{Packet, Protocol, Publish, QoS, ReasonCode};
-use linkmq_tests::{BrokerProcess, expect_publish, free_port};
+use linkmq_tests::{BrokerProcess, TestDir, expect_publish, free_port};
 
 /// The `linkmq` binary, built once per test process.
 fn bin() -> PathBuf {
@@ -58,8 +58,7 @@ fn sigterm(child: &Child) {
 /// file in the process's directory.
 fn start_with_env(extra: &str, env: &[(&str, &str)]) -> BrokerProcess {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("linkmq-bin-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TestDir::new("linkmq-bin");
     let conf = dir.join("emqx.conf");
     std::fs::write(
         &conf,
@@ -192,8 +191,7 @@ fn check_config_without_file_checks_the_embedded_default() {
 /// A bad value: non-zero exit, and the message names the file, the line (and column) and the key.
 #[test]
 fn check_config_rejects_a_broken_file_naming_file_line_and_key() {
-    let dir = std::env::temp_dir().join(format!("linkmq-badconf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TestDir::new("linkmq-badconf");
     let conf = dir.join("broken.conf");
     std::fs::write(
         &conf,
@@ -202,7 +200,6 @@ fn check_config_rejects_a_broken_file_naming_file_line_and_key() {
     .unwrap();
     let out = linkmq(&["check-config", "-c", conf.to_str().unwrap()], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success(), "a broken file was accepted");
     assert!(
         stderr.contains(&format!("{}:5:3: mqtt.max_packet_size:", conf.display())),
@@ -311,8 +308,7 @@ async fn start_without_config_uses_the_embedded_default_on_1883() {
         println!("SKIPPED the 1883 assertion: port 1883 is not free here ({e})");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("linkmq-default-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TestDir::new("linkmq-default");
     let log = dir.join("stderr.log");
     let child = Command::new(bin)
         .arg("start")

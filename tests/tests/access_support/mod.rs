@@ -5,28 +5,23 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use linkmq::Node;
 use linkmq_client::{Client, ClientError, ConnectOptions, RawConnection};
 use linkmq_codec::{ConnAck, Connect, Packet, Properties, Protocol, QoS, ReasonCode};
+use linkmq_tests::TestDir;
 
-/// A node started from a configuration file in a temporary directory.
+/// A node started from a configuration file in a temporary directory, removed when the
+/// `ConfNode` is dropped (after the node).
 pub struct ConfNode {
     pub node: Node,
-    pub dir: PathBuf,
+    pub dir: TestDir,
 }
 
-/// A fresh temporary directory with `etc/` and `data/`.
-pub fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "linkmq-access-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A fresh temporary directory with `etc/`, removed when the returned guard is dropped.
+pub fn temp_dir() -> TestDir {
+    let dir = TestDir::new("linkmq-access");
     std::fs::create_dir_all(dir.join("etc")).expect("etc dir");
     dir
 }
@@ -71,7 +66,7 @@ impl ConfNode {
     }
 
     /// Starts (or restarts) a node in `dir`.
-    pub async fn start_in(dir: PathBuf, extra: &str) -> ConfNode {
+    pub async fn start_in(dir: TestDir, extra: &str) -> ConfNode {
         let node = try_start_in(&dir, extra).await.expect("node starts");
         ConfNode { node, dir }
     }
@@ -94,8 +89,8 @@ impl ConfNode {
             .0
     }
 
-    /// Stops the node, keeping its directory.
-    pub async fn stop(self) -> PathBuf {
+    /// Stops the node and hands back its directory, still there for a restart in it.
+    pub async fn stop(self) -> TestDir {
         self.node.shutdown().await;
         self.dir
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use linkmq::Node;
 use linkmq_client::{Client, ConnectOptions};
 use linkmq_cluster::Cluster;
+use linkmq_tests::TestDir;
 
 /// Short cluster timers (see `linkmq_cluster::TIMERS_ENV`).
 pub const TIMERS: &str = "heartbeat=100ms,election=600ms,reconnect=100ms,purge=2s,stats=200ms";
@@ -24,24 +25,13 @@ pub const LINK_TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=3
 /// How long cluster convergence may take in a test.
 pub const CONVERGE: Duration = Duration::from_secs(10);
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+/// The root directory of one test cluster (a subdirectory per node), removed with everything in
+/// it on drop. Tests create it before their nodes, so it outlives them.
+pub struct TempDir(pub TestDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "linkmq-cluster-{tag}-{}-{:x}",
-            std::process::id(),
-            rand_u64()
-        ));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        TempDir(TestDir::new(&format!("linkmq-cluster-{tag}")))
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use linkmq_tests::free_port;
+use linkmq_tests::{TestDir, free_port};
 use serde_json::{Value, json};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -112,6 +112,10 @@ pub fn dechunk(mut s: &str) -> String {
 /// A headless Chromium session through chromedriver; both are stopped on drop.
 pub struct Browser {
     driver: Child,
+    /// Chromium's `--user-data-dir` and the `TMPDIR` of chromedriver and Chromium (whose
+    /// `org.chromium.Chromium.scoped_dir.*` would stay in /tmp otherwise): held only to be
+    /// removed, after chromedriver is stopped.
+    _scratch: TestDir,
     port: u16,
     session: String,
     shots: PathBuf,
@@ -128,9 +132,13 @@ impl Browser {
                  packages (apt-get install chromium chromium-driver; .ci/run installs them)"
             );
         }
+        // Chromium's SingletonSocket goes in $TMPDIR/org.chromium.Chromium.scoped_dir.XXXXXX/: the
+        // scratch directory itself, so that the path stays within a Unix socket's 108 bytes.
+        let scratch = TestDir::new("linkmq-dash-chrome");
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", scratch.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -141,9 +149,6 @@ impl Browser {
             assert!(Instant::now() < until, "chromedriver did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile =
-            std::env::temp_dir().join(format!("linkmq-dash-chrome-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&profile);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
@@ -154,12 +159,13 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                     "--hide-scrollbars", "--window-size=1280,800",
-                    format!("--user-data-dir={}", profile.display()),
+                    format!("--user-data-dir={}", scratch.join("profile").display()),
                 ],
             },
         }}});
         let mut b = Browser {
             driver,
+            _scratch: scratch,
             port,
             session: String::new(),
             shots,

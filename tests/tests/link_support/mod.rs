@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use linkmq_client::{Client, ConnectOptions, Event, QoS, ReasonCode};
+use linkmq_tests::TestDir;
 
 /// Short protocol timers for tests (see `linkmq_cluster_link::TIMERS_ENV`).
 pub const TIMERS: &str = "heartbeat=500ms,actor_ttl=3s,gc=500ms,reconnect=300ms,handshake=2s";
@@ -39,7 +40,8 @@ pub struct Cluster {
     pub port: u16,
     /// HTTP API port (0: no API).
     pub api_port: u16,
-    pub dir: PathBuf,
+    /// Configuration, data and log; removed on drop (the log is printed first if the test panics).
+    pub dir: TestDir,
     child: Option<Child>,
     links: String,
     extra: String,
@@ -51,10 +53,7 @@ impl Cluster {
     /// Reserves a port and a directory; call [`Cluster::launch`] with the links.
     pub fn new(name: &str) -> Cluster {
         let port = port();
-        let dir =
-            std::env::temp_dir().join(format!("linkmq-link-{}-{name}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = TestDir::new(&format!("linkmq-link-{name}"));
         Cluster {
             name: name.to_string(),
             port,
@@ -225,9 +224,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
+        if std::thread::panicking() {
             eprintln!(
                 "--- {} log ({}) ---\n{}",
                 self.name,
