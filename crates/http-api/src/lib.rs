@@ -142,9 +142,12 @@ mod tests {
     fn the_router_builds_with_every_route() {
         let config = linkmq_config::parse_str("", "test.conf", &[]).expect("empty config");
         let broker = linkmq_core::Broker::new(linkmq_core::MqttSettings::default());
-        let dir = std::env::temp_dir().join(format!("linkmq-api-build-{}", std::process::id()));
+        let dir = tempfile::Builder::new()
+            .prefix("linkmq-api-build-")
+            .tempdir()
+            .expect("temp dir");
         let mut settings = auth::AuthSettings::from_config(&config);
-        settings.dir = dir.clone();
+        settings.dir = dir.path().to_path_buf();
         let auth = auth::AuthStore::open(settings).expect("auth store");
         let _ = router(ApiState::with_auth(broker, config, auth));
         let table = route_table();
@@ -155,6 +158,5 @@ mod tests {
                 "{r:?} twice"
             );
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

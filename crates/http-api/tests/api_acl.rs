@@ -17,14 +17,17 @@ use serde_json::json;
 
 const ID: &str = "password_based:built_in_database";
 
-/// A broker whose MQTT clients must log in against the built-in database and obey `rules`.
+/// A broker whose MQTT clients must log in against the built-in database and obey `rules`; the
+/// user store and the rules file are kept in the broker's own directory.
 async fn secured(rules: &str) -> TestApi {
     let rules = rules.to_string();
-    TestApi::start_with(
+    let node_dir = common::temp_dir();
+    let dir = node_dir.path().to_path_buf();
+    TestApi::start_in(
+        node_dir,
         "",
         |_| {},
         move |state| {
-            let dir = common::temp_dir();
             let store = UserStore::open(dir.join("users.json"), HashAlgorithm::default(), 4096)
                 .expect("user store");
             let authn = Arc::new(Authn::new(

@@ -115,7 +115,7 @@ async fn dashboard_users_are_kept_on_disk_hashed_and_survive_a_restart() {
         .map(|u| u["username"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["admin", "ops"]);
-    let file = api.dir.join("data/dashboard/users.json");
+    let file = api.dir.path().join("data/dashboard/users.json");
     let text = std::fs::read_to_string(&file).expect("users.json");
     assert!(text.contains("\"ops\""));
     assert!(!text.contains("ops-pass-1") && !text.contains("\"public\""));
@@ -245,7 +245,7 @@ async fn every_protected_route_answers_401_without_valid_credentials() {
 #[tokio::test]
 async fn api_keys_from_the_bootstrap_file_work_as_http_basic() {
     let dir = temp_dir();
-    let file = dir.join("api_keys.txt");
+    let file = dir.path().join("api_keys.txt");
     std::fs::write(&file, "ops-key:ops-secret\nro-key:ro-secret:viewer\n").unwrap();
     let api = TestApi::start_in(
         dir,
@@ -328,7 +328,8 @@ async fn api_keys_are_created_used_disabled_and_deleted_through_the_api() {
     let one = api.get("/api/v5/api_key/ci-key").await.json();
     assert_eq!(one["api_key"], key.as_str());
     assert!(one.get("api_secret").is_none());
-    let stored = std::fs::read_to_string(api.dir.join("data/dashboard/api_keys.json")).unwrap();
+    let stored =
+        std::fs::read_to_string(api.dir.path().join("data/dashboard/api_keys.json")).unwrap();
     assert!(stored.contains(&key) && !stored.contains(&secret));
 
     // Errors.

@@ -437,39 +437,38 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "linkmq-auth-{name}-{}-{}",
-            std::process::id(),
-            random_string(6, HEX)
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh directory, removed when the returned guard is dropped (also on a failed assert).
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("linkmq-auth-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn users_survive_a_restart_with_hashed_passwords() {
-        let dir = temp_dir("users");
-        let s = AuthStore::open(settings(&dir)).unwrap();
+        let tmp = temp_dir("users");
+        let dir = tmp.path();
+        let s = AuthStore::open(settings(dir)).unwrap();
         s.add_user("ops", "s3cret", Role::Viewer, "ops team")
             .unwrap();
         let text = std::fs::read_to_string(dir.join("users.json")).unwrap();
         assert!(!text.contains("s3cret") && !text.contains("\"public\""));
         drop(s);
-        let s = AuthStore::open(settings(&dir)).unwrap();
+        let s = AuthStore::open(settings(dir)).unwrap();
         assert_eq!(s.login("ops", "s3cret").unwrap().1, Role::Viewer);
         assert!(s.login("admin", "public").is_ok());
         assert_eq!(
             s.login("ops", "nope").unwrap_err().code,
             "BAD_USERNAME_OR_PWD"
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_user_is_locked_after_max_attempts_even_with_the_right_password() {
-        let dir = temp_dir("lock");
-        let s = AuthStore::open(settings(&dir)).unwrap();
+        let tmp = temp_dir("lock");
+        let dir = tmp.path();
+        let s = AuthStore::open(settings(dir)).unwrap();
         for _ in 0..3 {
             assert_eq!(
                 s.login("admin", "x").unwrap_err().code,
@@ -477,17 +476,17 @@ mod tests {
             );
         }
         assert_eq!(s.login("admin", "public").unwrap_err().code, "LOGIN_LOCKED");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn bootstrap_keys_authenticate_and_later_lines_win() {
-        let dir = temp_dir("boot");
+        let tmp = temp_dir("boot");
+        let dir = tmp.path();
         let file = dir.join("keys.txt");
         std::fs::write(&file, "# comment\nk1:old\nk1:new\nk2:s2:viewer\nbroken\n").unwrap();
         let s = AuthStore::open(AuthSettings {
             bootstrap_file: Some(file),
-            ..settings(&dir)
+            ..settings(dir)
         })
         .unwrap();
         assert!(s.verify_api_key("k1", "old").is_err());
@@ -500,7 +499,6 @@ mod tests {
         ));
         assert_eq!(s.verify_api_key("k2", "s2").unwrap().role(), Role::Viewer);
         assert_eq!(s.api_keys().len(), 2);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

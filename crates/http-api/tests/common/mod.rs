@@ -4,9 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -20,6 +18,7 @@ use linkmq_core::{Broker, MqttSettings};
 use linkmq_http_api::{ApiServer, ApiState};
 use linkmq_net::{Listener, TcpListenerConfig};
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -79,7 +78,8 @@ pub struct TestApi {
     pub mqtt: SocketAddr,
     pub state: ApiState,
     pub broker: Arc<Broker>,
-    pub dir: PathBuf,
+    /// The node's directory (`data/` inside), removed when the `TestApi` is dropped.
+    pub dir: TempDir,
     /// A bearer token of the default administrator.
     pub token: String,
     shutdown: CancellationToken,
@@ -87,18 +87,12 @@ pub struct TestApi {
     client: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A fresh directory for one test broker.
-pub fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "linkmq-api-test-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A fresh directory for one test broker, removed when the returned guard is dropped.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("linkmq-api-test-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 impl TestApi {
@@ -118,14 +112,14 @@ impl TestApi {
 
     /// Like [`TestApi::start_with`] with a given data directory (restart tests).
     pub async fn start_in(
-        dir: PathBuf,
+        dir: TempDir,
         hocon: &str,
         f: impl FnOnce(&mut MqttSettings),
         ext: impl FnOnce(ApiState) -> ApiState,
     ) -> TestApi {
         let text = format!(
             "node.name = \"{NODE}\"\nnode.data_dir = \"{}\"\n{hocon}\n",
-            dir.join("data").display()
+            dir.path().join("data").display()
         );
         let config = linkmq_config::parse_str(&text, "test.conf", &[]).expect("test config");
         let mut settings = MqttSettings {
@@ -179,8 +173,8 @@ impl TestApi {
         api
     }
 
-    /// Stops the API and the broker; keeps the data directory.
-    pub async fn stop(self) -> PathBuf {
+    /// Stops the API and the broker and hands back the directory, still there for a restart.
+    pub async fn stop(self) -> TempDir {
         self.shutdown.cancel();
         self.broker.shutdown.cancel();
         self.tracker.close();
