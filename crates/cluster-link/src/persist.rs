@@ -52,8 +52,12 @@ mod tests {
 
     #[test]
     fn saved_links_load_back_identically() {
-        let dir = std::env::temp_dir().join(format!("linkmq-persist-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::Builder::new()
+            .prefix("linkmq-persist-")
+            .tempdir()
+            .unwrap();
+        // A data directory that does not exist yet, as on a node's first start.
+        let dir = tmp.path().join("data");
         assert_eq!(load_links(&dir), Ok(None));
         let mut a = LinkConfig::new(
             "a",
@@ -67,6 +71,5 @@ mod tests {
         assert_eq!(load_links(&dir), Ok(Some(vec![a, b])));
         save_links(&dir, &[]).unwrap();
         assert_eq!(load_links(&dir), Ok(Some(vec![])));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -274,8 +274,11 @@ fn env_errors_name_the_variable() {
 
 #[test]
 fn include_and_substitution() {
-    let dir = std::env::temp_dir().join(format!("linkmq-config-include-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("linkmq-config-include-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::write(
         dir.join("limits.conf"),
         "mqtt {\n  max_inflight = 5\n  max_qos_allowed = 1\n}\n",
@@ -323,7 +326,6 @@ fn include_and_substitution() {
             .starts_with(&format!("{}:3:", main.display())),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -4,27 +4,25 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use linkmq_etf::link::{ControlMessage, ForwardedMessage, RouteBatch};
 use linkmq_etf::{Atom, Term, encode, encode_compressed};
 
-/// A fresh temporary directory for one oracle run (tests run in parallel).
-fn scratch() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("linkmq-etf-oracle-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh temporary directory for one oracle run (tests run in parallel), removed on drop.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("linkmq-etf-oracle-")
+        .tempdir()
+        .unwrap()
 }
 
 /// Runs the oracle over (file name, bytes, expected Erlang expression); returns its output, or `None`
 /// when Erlang is not installed.
 fn oracle(cases: &[(String, Vec<u8>, String)]) -> Option<(bool, String)> {
-    let dir = scratch();
+    let scratch = scratch();
+    let dir = scratch.path();
     let mut cmd = Command::new("escript");
     cmd.arg(fixtures_dir().join("check_decode.escript"));
     for (name, bytes, expected) in cases {
@@ -42,7 +40,6 @@ fn oracle(cases: &[(String, Vec<u8>, String)]) -> Option<(bool, String)> {
         }
         Err(e) => panic!("running escript: {e}"),
     };
-    let _ = std::fs::remove_dir_all(&dir);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     Some((out.status.success(), text))

@@ -371,9 +371,11 @@ mod tests {
 
     #[test]
     fn crud_persists_and_reloads() {
-        let dir = std::env::temp_dir().join(format!("linkmq-acl-store-{}", std::process::id()));
-        let path = dir.join("authn").join("users.json");
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = tempfile::Builder::new()
+            .prefix("linkmq-acl-store-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("authn").join("users.json");
         let s = UserStore::open(&path, algo(), 16).unwrap();
         s.add_user("alice", "a-pass", false).unwrap();
         s.add_user("bob", "b-pass", true).unwrap();
@@ -390,7 +392,6 @@ mod tests {
         assert!(algo().check(&alice.salt, &alice.password_hash, b"new"));
         assert!(again.get("bob").is_none());
         assert!(!path.with_extension("json.tmp").exists());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
