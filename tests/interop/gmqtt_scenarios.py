@@ -3,6 +3,7 @@
 
 Usage: gmqtt_scenarios.py SCENARIO PORT
   SCENARIO: props | qos2 | reconnect | qos2resume
+(gmqtt_v311.py has the MQTT 3.1.1 scenarios, with this file's Conn and Proxy.)
 
 Driven by tests/tests/interop_gmqtt.rs. Prints one line per observation (the Rust test asserts on
 them) and "DONE"; on a failed expectation prints "FAIL: ..." to stderr and exits 1. Every wait is
@@ -14,6 +15,7 @@ import os
 import sys
 
 from gmqtt import Client, Message, Subscription
+from gmqtt.mqtt.constants import MQTTv50
 
 HOST = "127.0.0.1"
 WAIT = 5.0  # seconds for anything that must happen
@@ -39,10 +41,12 @@ async def within(what, aw, timeout=WAIT):
 
 class Conn:
     """One gmqtt client with its callbacks turned into queues. Messages are acknowledged after
-    on_message returns (optimistic_acknowledgement=False), with the reason code it returns."""
+    on_message returns (optimistic_acknowledgement=False), with the reason code it returns.
+    `version` is the protocol level CONNECT asks for (MQTTv50 or MQTTv311)."""
 
-    def __init__(self, client_id, clean=True, will=None, **connect_props):
+    def __init__(self, client_id, clean=True, will=None, version=MQTTv50, **connect_props):
         self.id = client_id
+        self.version = version
         self.c = Client(
             client_id,
             clean_session=clean,
@@ -66,7 +70,7 @@ class Conn:
 
     async def connect(self, port):
         """Connects; returns (session_present, CONNACK properties)."""
-        await within(f"{self.id} connect", self.c.connect(HOST, port, keepalive=30))
+        await within(f"{self.id} connect", self.c.connect(HOST, port, keepalive=30, version=self.version))
         flags, rc, props = await within(f"{self.id} CONNACK", self.connacks.get())
         if rc != 0:
             fail(f"{self.id}: CONNACK {rc}")

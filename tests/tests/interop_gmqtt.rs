@@ -1,8 +1,10 @@
-//! Interop with gmqtt (PyPI), an asyncio MQTT 5 client written independently of paho, over TCP.
+//! Interop with gmqtt (PyPI), an asyncio MQTT 5 and 3.1.1 client written independently of paho, over
+//! TCP.
 //!
 //! Each test starts an in-process broker and runs one scenario of `tests/interop/gmqtt_scenarios.py`
-//! against it; the script prints one line per observation (payloads, QoS, flags, v5 properties as
-//! gmqtt parsed them, session-present flags) and the test asserts the exact lines. The reconnect
+//! (MQTT 5) or `tests/interop/gmqtt_v311.py` (MQTT 3.1.1) against it; the script prints one line
+//! per observation (payloads, QoS, flags, v5 properties as gmqtt parsed them, session-present
+//! flags) and the test asserts the exact lines. The reconnect
 //! scenarios put a TCP relay of the script's own between gmqtt and the broker, to lose packets and
 //! cut the network the way a real outage does. python3 with gmqtt is required (`.ci/run` installs
 //! it): without it these tests fail, loudly.
@@ -16,8 +18,10 @@ use linkmq_tests::script::{self, lines};
 /// Upper bound for one scenario (they take under 3 s).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/gmqtt_scenarios.py")
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("interop")
+        .join(name)
 }
 
 /// Panics with instructions when python3 or gmqtt is missing.
@@ -30,15 +34,24 @@ fn require_gmqtt() {
     );
 }
 
-/// Runs `scenario` against `b`; returns stdout lines after asserting the script exited 0 and ended
-/// with "DONE".
+/// Runs `scenario` of the MQTT 5 script against `b`; returns stdout lines after asserting the
+/// script exited 0 and ended with "DONE".
 async fn gmqtt(b: &TestBroker, scenario: &str) -> Vec<String> {
+    run_script(b, "gmqtt_scenarios.py", scenario).await
+}
+
+/// Runs `scenario` of the MQTT 3.1.1 script against `b`, like [`gmqtt`].
+async fn gmqtt_v311(b: &TestBroker, scenario: &str) -> Vec<String> {
+    run_script(b, "gmqtt_v311.py", scenario).await
+}
+
+async fn run_script(b: &TestBroker, file: &str, scenario: &str) -> Vec<String> {
     require_gmqtt();
     let mut run = tokio::process::Command::new("python3");
     run.arg("-u")
-        .arg(script())
+        .arg(script(file))
         .args([scenario, &b.addr.port().to_string()]);
-    script::script_lines(run, &format!("gmqtt {scenario}"), SCRIPT_TIMEOUT).await
+    script::script_lines(run, &format!("gmqtt {file} {scenario}"), SCRIPT_TIMEOUT).await
 }
 
 /// CONNACK announces the broker's capabilities (EMQX defaults: Receive Maximum = max_inflight 32,
@@ -131,6 +144,73 @@ async fn gmqtt_v5_qos2_resumed_half_way_is_delivered_once() {
             "OUT_ONCE",
             "IN RECV interop/gmqtt/q2r/in qos=2 retain=0 payload=in-2",
             "WATCHER RECV interop/gmqtt/q2r/out qos=2 retain=0 payload=out-2",
+        ])
+    );
+}
+
+// ---- MQTT 3.1.1 (`version=MQTTv311`: CONNECT protocol level 4, no properties anywhere) ----
+
+/// SUBACK grants 0, 1, 2 for three filters, in their order ([MQTT-3.9.3-1]); each QoS published to
+/// each subscription arrives once at the lower of the two ([MQTT-3.8.4-6]); a burst of 20
+/// interleaved QoS 1 and 2 messages on one topic arrives once each, in publish order
+/// ([MQTT-4.6.0-6]). A v5-shaped PUBLISH would not parse as these payloads in gmqtt's 3.1.1 mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v311_pub_sub_at_qos_0_1_2() {
+    let b = TestBroker::start().await;
+    let t = "interop/gmqtt/v311/qos";
+    let mut expected = lines(&["CONNACK session_present=0", "SUBACK [0, 1, 2]"]);
+    for sub_qos in 0..=2 {
+        for pub_qos in 0..=2 {
+            let qos = std::cmp::min(sub_qos, pub_qos);
+            expected.push(format!(
+                "RECV {t}/{sub_qos} qos={qos} retain=0 payload=p{pub_qos}"
+            ));
+        }
+    }
+    expected.extend(lines(&["BURST 20 in order, exactly once", "NO_DUPLICATES"]));
+    assert_eq!(gmqtt_v311(&b, "pubsub").await, expected);
+}
+
+/// RETAIN=1 to a new subscription ([MQTT-3.3.1-8]) at min(QoS) ([MQTT-3.8.4-6]), 0 on an
+/// established one ([MQTT-3.3.1-9]); subscribing to the same filter again re-sends them
+/// ([MQTT-3.8.4-3]); a retained QoS 0 message replaces the QoS 1 one ([MQTT-3.3.1-7]); an empty
+/// retained message reaches subscribers and clears the topic ([MQTT-3.3.1-10], [MQTT-3.3.1-11]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v311_retained_set_replaced_resent_and_cleared() {
+    let b = TestBroker::start().await;
+    let t = "interop/gmqtt/v311/retained";
+    let expected: Vec<String> = [
+        "NEW RECV {t}/a qos=1 retain=1 payload=kept-a1",
+        "NEW RECV {t}/b qos=2 retain=1 payload=kept-b2",
+        "LIVE RECV {t}/a qos=1 retain=0 payload=kept-a2",
+        "AGAIN RECV {t}/a qos=1 retain=1 payload=kept-a2",
+        "AGAIN RECV {t}/b qos=2 retain=1 payload=kept-b2",
+        "LIVE RECV {t}/a qos=0 retain=0 payload=kept-a0",
+        "QOS1SUB RECV {t}/a qos=0 retain=1 payload=kept-a0",
+        "QOS1SUB RECV {t}/b qos=1 retain=1 payload=kept-b2",
+        "EMPTY RECV {t}/a qos=1 retain=0 payload=",
+        "EMPTY RECV {t}/b qos=1 retain=0 payload=",
+        "CLEARED",
+    ]
+    .iter()
+    .map(|l| l.replace("{t}", t))
+    .collect();
+    assert_eq!(gmqtt_v311(&b, "retained").await, expected);
+}
+
+/// No will after DISCONNECT ([MQTT-3.1.2-10]); when the network between gmqtt and the broker fails,
+/// the will goes out ([MQTT-3.1.2-8]) once, at its QoS 1 with RETAIN=0 to the established
+/// subscription, and is retained ([MQTT-3.1.2-17]): a later subscriber gets it with RETAIN=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v311_will_on_network_failure_only() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt_v311(&b, "will").await,
+        lines(&[
+            "NO_WILL_AFTER_DISCONNECT",
+            "WATCHER RECV interop/gmqtt/v311/will/rude qos=1 retain=0 payload=rude-will",
+            "NO_MORE",
+            "LATE RECV interop/gmqtt/v311/will/rude qos=1 retain=1 payload=rude-will",
         ])
     );
 }
