@@ -3,7 +3,7 @@
 running linkmq on 127.0.0.1.
 
 Usage: gmqtt_v311.py SCENARIO PORT
-  SCENARIO: pubsub | retained | will
+  SCENARIO: pubsub | retained | will | session | takeover
 
 Driven by tests/tests/interop_gmqtt.rs, with the Conn and Proxy of gmqtt_scenarios.py. Prints one
 line per observation and "DONE"; on a failed expectation prints "FAIL: ..." to stderr and exits 1.
@@ -27,6 +27,10 @@ async def quiet_or(c, quiet_line, label):
     """`quiet_line` when `c` gets nothing for QUIET seconds, else `label` and what it got."""
     m = await c.next(timeout=QUIET)
     return quiet_line if m is None else f"{label} {show(m)}"
+
+
+def show_dup(m):
+    return f"{show(m)} dup={m[3].get('dup', 0)}"
 
 
 async def scenario_pubsub(port):
@@ -131,10 +135,95 @@ async def scenario_will(port):
         await c.disconnect()
 
 
+async def scenario_session(port):
+    """Clean session 0: the session outlives the connection (Session Present 1, [MQTT-3.2.2-2]),
+    with its subscription, the QoS 1 messages queued meanwhile in order, and the one whose PUBACK
+    was lost re-sent first with DUP=1 ([MQTT-4.4.0-1], [MQTT-3.3.1-1]); clean session 1 discards it
+    ([MQTT-3.1.2-6])."""
+    t = "interop/gmqtt/v311/session"
+    cid = "gm311-persistent"
+    proxy = Proxy(port)
+    await proxy.up()
+    s = v311(cid, clean=False)
+    s.c.set_config({"reconnect_delay": 0.1, "reconnect_retries": 0})
+    flags, _ = await s.connect(proxy.port)
+    out(f"FIRST session_present={int(flags)}")
+    await s.sub(t, 1)
+    pub = v311("gm311-qpub")
+    await pub.connect(port)
+    # gmqtt gets this one, but its PUBACK is lost on the way; then the network fails.
+    proxy.blackhole = True
+    pub.c.publish(t, "unacked", qos=1)
+    out("BEFORE_CUT " + show_dup(await s.expect("message whose PUBACK is lost")))
+    await asyncio.sleep(0.1)
+    await proxy.down()
+    for i in (1, 2, 3):
+        pub.c.publish(t, f"offline-{i}", qos=1)
+    await pub.acked()
+    s = v311(cid, clean=False)
+    flags, _ = await s.connect(port)
+    out(f"RESUMED session_present={int(flags)}")
+    out(show_dup(await s.expect("the unacknowledged message, re-sent")))
+    # Queued while offline (or, had the broker not yet seen the cut, in flight and re-sent): once
+    # each and in order either way, DUP not asserted.
+    for i in (1, 2, 3):
+        out(show(await s.expect(f"queued message {i}")))
+    pub.c.publish(t, "live", qos=1)
+    out(show(await s.expect("live message on the resumed subscription")))
+    out(await quiet_or(s, "NOTHING_ELSE", "UNEXPECTED"))
+    await s.disconnect()
+    # Clean session 1 ends the session: afterwards nothing is left to resume.
+    s = v311(cid, clean=True)
+    flags, _ = await s.connect(port)
+    out(f"CLEAN session_present={int(flags)}")
+    await s.disconnect()
+    s = v311(cid, clean=False)
+    flags, _ = await s.connect(port)
+    out(f"AFTER_CLEAN session_present={int(flags)}")
+    pub.c.publish(t, "nobody-subscribed", qos=1)
+    out(await quiet_or(s, "NO_SUBSCRIPTION", "SUBSCRIPTION_SURVIVED"))
+    await s.disconnect()
+    s = v311(cid, clean=True)
+    await s.connect(port)
+    await s.disconnect()
+    await pub.disconnect()
+
+
+async def scenario_takeover(port):
+    """A clean session still connected, taken over by a clean session 0 connection with its client
+    id: the old connection is closed ([MQTT-3.1.4-2]) and its state (the subscription) is not
+    reused ([MQTT-3.1.2-6]): Session Present 0 ([MQTT-3.2.2-3]). A clean session 0 taken over the
+    same way is resumed (Session Present 1, [MQTT-3.2.2-2]) with its subscription."""
+    t = "interop/gmqtt/v311/takeover"
+    cid = "gm311-taken-over"
+    pub = v311("gm311-tpub")
+    await pub.connect(port)
+    for clean in (True, False):
+        # The closed gmqtt client would reconnect after reconnect_delay: after the script ends.
+        old = v311(cid, clean=clean)
+        old.c.set_config({"reconnect_delay": 60, "reconnect_retries": 0})
+        await old.connect(port)
+        await old.sub(t, 1)
+        s = v311(cid, clean=False)
+        flags, _ = await s.connect(port)
+        what = f"TAKEOVER_OF_CLEAN_{int(clean)}"
+        out(f"{what} session_present={int(flags)}")
+        pub.c.publish(t, f"after-takeover-of-clean-{int(clean)}", qos=1)
+        m = await s.next()
+        out(f"{what} NO_SUBSCRIPTION" if m is None else f"{what} {show(m)}")
+        await s.disconnect()
+        s = v311(cid, clean=True)
+        await s.connect(port)
+        await s.disconnect()
+    await pub.disconnect()
+
+
 SCENARIOS = {
     "pubsub": scenario_pubsub,
     "retained": scenario_retained,
     "will": scenario_will,
+    "session": scenario_session,
+    "takeover": scenario_takeover,
 }
 
 

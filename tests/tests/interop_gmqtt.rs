@@ -214,3 +214,51 @@ async fn gmqtt_v311_will_on_network_failure_only() {
         ])
     );
 }
+
+/// Clean session 0 across a network failure: Session Present 1 on resume ([MQTT-3.2.2-2]); the
+/// QoS 1 message whose PUBACK was lost is re-sent first with DUP=1 ([MQTT-4.4.0-1],
+/// [MQTT-3.3.1-1]), then the three queued while offline, in order, then live traffic on the kept
+/// subscription, nothing twice. Clean session 1 gets Session Present 0 ([MQTT-3.2.2-1]) and
+/// discards the session ([MQTT-3.1.2-6]): a later clean session 0 finds none, nor its subscription,
+/// even if it takes over the clean session's connection before the broker has read its DISCONNECT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v311_clean_session_0_resumes_with_queued_qos1_messages() {
+    let b = TestBroker::start().await;
+    let t = "interop/gmqtt/v311/session";
+    assert_eq!(
+        gmqtt_v311(&b, "session").await,
+        lines(&[
+            "FIRST session_present=0",
+            &format!("BEFORE_CUT RECV {t} qos=1 retain=0 payload=unacked dup=0"),
+            "RESUMED session_present=1",
+            &format!("RECV {t} qos=1 retain=0 payload=unacked dup=1"),
+            &format!("RECV {t} qos=1 retain=0 payload=offline-1"),
+            &format!("RECV {t} qos=1 retain=0 payload=offline-2"),
+            &format!("RECV {t} qos=1 retain=0 payload=offline-3"),
+            &format!("RECV {t} qos=1 retain=0 payload=live"),
+            "NOTHING_ELSE",
+            "CLEAN session_present=0",
+            "AFTER_CLEAN session_present=0",
+            "NO_SUBSCRIPTION",
+        ])
+    );
+}
+
+/// Regression: a clean session 0 CONNECT taking over a v3.1.1 clean session still connected got
+/// Session Present 1 and the clean session's subscription. The state of a clean session "MUST NOT
+/// be reused in any subsequent Session" ([MQTT-3.1.2-6]): Session Present 0 ([MQTT-3.2.2-3]), no
+/// subscription. Taking over a clean session 0 resumes it ([MQTT-3.2.2-2]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmqtt_v311_takeover_does_not_resume_a_clean_session() {
+    let b = TestBroker::start().await;
+    assert_eq!(
+        gmqtt_v311(&b, "takeover").await,
+        lines(&[
+            "TAKEOVER_OF_CLEAN_1 session_present=0",
+            "TAKEOVER_OF_CLEAN_1 NO_SUBSCRIPTION",
+            "TAKEOVER_OF_CLEAN_0 session_present=1",
+            "TAKEOVER_OF_CLEAN_0 RECV interop/gmqtt/v311/takeover qos=1 retain=0 \
+             payload=after-takeover-of-clean-0",
+        ])
+    );
+}
