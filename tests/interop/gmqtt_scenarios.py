@@ -113,6 +113,12 @@ def show(m):
     return f"RECV {topic} qos={qos} retain={props.get('retain', 0)} payload={payload.decode()}"
 
 
+async def quiet_or(c, quiet_line, label):
+    """`quiet_line` when `c` gets nothing for QUIET seconds, else `label` and what it got."""
+    m = await c.next(timeout=QUIET)
+    return quiet_line if m is None else f"{label} {show(m)}"
+
+
 def props_text(props, skip=("dup", "retain")):
     """gmqtt's property dict (each value a list) as stable text."""
     parts = []
@@ -365,8 +371,8 @@ async def scenario_qos2resume(port):
     # gmqtt re-sends the PUBLISH (it keeps it until PUBCOMP); both exchanges complete.
     await r.acked()
     out("ACKED")
-    out("IN_ONCE" if await r.quiet() else "IN_AGAIN " + show(await r.next(0)))
-    out("OUT_ONCE" if await watcher.quiet() else "OUT_AGAIN " + show(await watcher.next(0)))
+    out(await quiet_or(r, "IN_ONCE", "IN_AGAIN"))
+    out(await quiet_or(watcher, "OUT_ONCE", "OUT_AGAIN"))
     # The session goes on: another QoS 2 message each way.
     pub.c.publish("interop/gmqtt/q2r/in", "in-2", qos=2)
     out("IN " + show(await r.expect("QoS 2 message after the resume")))

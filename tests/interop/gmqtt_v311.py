@@ -16,17 +16,11 @@ import sys
 from gmqtt import Message, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
-from gmqtt_scenarios import QUIET, Conn, Proxy, fail, out, show
+from gmqtt_scenarios import Conn, Proxy, fail, out, quiet_or, show
 
 
 def v311(client_id, **kw):
     return Conn(client_id, version=MQTTv311, **kw)
-
-
-async def quiet_or(c, quiet_line, label):
-    """`quiet_line` when `c` gets nothing for QUIET seconds, else `label` and what it got."""
-    m = await c.next(timeout=QUIET)
-    return quiet_line if m is None else f"{label} {show(m)}"
 
 
 def show_dup(m):
