@@ -247,6 +247,9 @@ impl Channel {
                 }
                 paused.is_some()
             };
+            if paused {
+                conn.reader.pass();
+            }
             tokio::select! {
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
@@ -525,7 +528,7 @@ mod tests {
         let sizes = [
             ("Channel", size_of::<Channel>(), 184),
             ("SessionState", size_of::<SessionState>(), 120),
-            ("Connection", size_of::<TcpConnection>(), 224),
+            ("Connection", size_of::<TcpConnection>(), 232),
             ("ClientInfo", size_of::<ClientInfo>(), 112),
             ("ClientEntry", size_of::<ClientEntry>(), 32),
         ];

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
 use crate::connect;
+use crate::ordered::Ordered;
 
 /// Encoded (copied) outbound bytes above which no more queued messages are pulled into the write
 /// queue (the session queue holds them instead, under its bound and drop policy).
@@ -263,7 +264,8 @@ impl SendTimeout {
 
 /// One client socket with its buffers.
 pub(crate) struct Connection<R, W> {
-    pub reader: R,
+    /// The read half, read in the order sockets became readable ([`Ordered`]).
+    pub reader: Ordered<R>,
     pub writer: W,
     pub rbuf: BytesMut,
     pub wbuf: WriteQueue,
@@ -299,7 +301,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         listener: Arc<str>,
     ) -> Self {
         Connection {
-            reader,
+            reader: Ordered::new(reader),
             writer,
             rbuf: BytesMut::new(),
             wbuf: WriteQueue::default(),
