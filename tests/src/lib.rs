@@ -239,6 +239,18 @@ pub fn free_port() -> u16 {
     panic!("no free TCP port on 127.0.0.1 in {LOW}..{}", LOW + SPAN)
 }
 
+/// Waits until something accepts connections on loopback `port`.
+pub fn wait_listening(port: u16, within: Duration) {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("linkmq did not listen on {port} within {within:?}");
+}
+
 /// A `linkmq start` child process; killed on drop, then its directory is removed.
 pub struct BrokerProcess {
     pub child: Child,
@@ -257,7 +269,7 @@ impl BrokerProcess {
             "node.name = \"linkmq-{port}@127.0.0.1\"\nnode.data_dir = \"{}\"\nlisteners.tcp.default.bind = \"127.0.0.1:{port}\"\ndashboard.listeners.http.bind = 0\n{extra}\n",
             dir.join("data").display()
         );
-        std::fs::write(&conf, text).expect("write config");
+        std::fs::write(&conf, &text).expect("write config");
         let child = Command::new(built_linkmq_bin())
             .args(["start", "-c"])
             .arg(&conf)
@@ -267,19 +279,16 @@ impl BrokerProcess {
             .spawn()
             .expect("spawn linkmq");
         let p = BrokerProcess { child, port, dir };
-        p.wait_ready(Duration::from_secs(20));
-        p
-    }
-
-    fn wait_ready(&self, within: Duration) {
-        let until = std::time::Instant::now() + within;
-        while std::time::Instant::now() < until {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // Every listener `extra` binds on loopback too (an SSL or WS listener may start after the
+        // TCP one).
+        let ports = text
+            .split("bind = \"127.0.0.1:")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().and_then(|p| p.parse::<u16>().ok()));
+        for port in ports {
+            wait_listening(port, Duration::from_secs(20));
         }
-        panic!("linkmq did not listen on {} within {within:?}", self.port);
+        p
     }
 
     /// "127.0.0.1:port".
