@@ -5,9 +5,13 @@ mod session_support;
 
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use linkmq_client::{Client, Event};
-use linkmq_codec::{QoS, ReasonCode};
-use linkmq_tests::{TestBroker, WAIT, expect_publish, expect_quiet};
+use linkmq_codec::{
+    ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
+    SubOptions, Subscribe, SubscribeFilter,
+};
+use linkmq_tests::{BrokerProcess, TestBroker, WAIT, expect_publish, expect_quiet};
 use session_support::*;
 
 /// [MQTT-3.1.4-3]: a second CONNECT with the same client id closes the first connection (v5 with
@@ -195,4 +199,329 @@ async fn concurrent_resuming_connects_keep_one_session_and_one_route() {
         .unwrap();
     assert_eq!(payload(&expect_publish(&live[0]).await), "once");
     expect_quiet(&live[0]).await;
+}
+
+// ---- A takeover right after the old connection's last packets ----
+
+/// One way the old connection ends before its client reconnects with the same client id.
+struct LastWords {
+    name: &'static str,
+    proto: Protocol,
+    clean_start: bool,
+    /// v5 Session Expiry Interval in CONNECT.
+    expiry: u32,
+    /// v5 Session Expiry Interval in DISCONNECT.
+    disconnect_expiry: Option<u32>,
+    /// Whether the reconnect (Clean Start 0) finds the session.
+    resumed: bool,
+}
+
+/// [MQTT-3.1.4-3] closes the existing connection of a client id a CONNECT takes over, but what
+/// that connection's client sent before it reconnected comes first: here a QoS 0 PUBLISH and a
+/// DISCONNECT 0x00, written together just before the second CONNECT. The PUBLISH is delivered;
+/// the will is not published ([MQTT-3.1.2-10], [MQTT-3.14.4-3]); and the session the DISCONNECT
+/// ended is not resumed: with Session Expiry 0 (from CONNECT, or set by DISCONNECT
+/// [MQTT-3.14.2-2]) or a v3.1.1 clean session it ends with the connection ([MQTT-3.1.2-23],
+/// [MQTT-3.1.2-6]): Session Present 0 and no subscription ([MQTT-3.2.2-3]); otherwise it is
+/// resumed (Session Present 1, [MQTT-3.2.2-2]). Before, the old channel took the takeover before
+/// reading what was already on its socket about half the time: the session resumed, the will
+/// published, the PUBLISH lost. The real binary (its multi-threaded runtime), blocking sockets
+/// writing back to back.
+#[test]
+fn packets_sent_before_a_takeover_are_handled_before_it() {
+    let broker = BrokerProcess::start("");
+    let addr = broker.addr();
+    let cases = [
+        LastWords {
+            name: "v5-expiry-0",
+            proto: Protocol::V5,
+            clean_start: true,
+            expiry: 0,
+            disconnect_expiry: None,
+            resumed: false,
+        },
+        LastWords {
+            name: "v5-disconnect-expiry-0",
+            proto: Protocol::V5,
+            clean_start: true,
+            expiry: 60,
+            disconnect_expiry: Some(0),
+            resumed: false,
+        },
+        LastWords {
+            name: "v5-expiry-60",
+            proto: Protocol::V5,
+            clean_start: true,
+            expiry: 60,
+            disconnect_expiry: None,
+            resumed: true,
+        },
+        LastWords {
+            name: "v311-clean-1",
+            proto: Protocol::V311,
+            clean_start: true,
+            expiry: 0,
+            disconnect_expiry: None,
+            resumed: false,
+        },
+        LastWords {
+            name: "v311-clean-0",
+            proto: Protocol::V311,
+            clean_start: false,
+            expiry: 0,
+            disconnect_expiry: None,
+            resumed: true,
+        },
+    ];
+    const ROUNDS: u16 = 50;
+    let mut watcher = Raw::connect(&addr, connect_packet(Protocol::V5, "lw-watcher", true, 0)).0;
+    watcher.send(&Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![SubscribeFilter {
+            filter: "lw/out/#".into(),
+            options: SubOptions::default(),
+        }],
+        properties: Properties::default(),
+    }));
+    let mut seen = Vec::new();
+    assert!(matches!(
+        watcher.recv_skipping(&mut seen),
+        Some(Packet::SubAck(_))
+    ));
+    let mut failures = Vec::new();
+    let mut pkid = 1;
+    for case in &cases {
+        for i in 0..ROUNDS {
+            let id = format!("lw-{}-{i}", case.name);
+            let mut first = connect_packet(case.proto, &id, case.clean_start, case.expiry);
+            first.will = Some(LastWill {
+                topic: format!("lw/out/{}/{i}/will", case.name),
+                payload: Bytes::from_static(b"will"),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Properties::default(),
+            });
+            let mut old = Raw::connect(&addr, first).0;
+            let sub_topic = format!("lw/sub/{}/{i}", case.name);
+            old.send(&Packet::Subscribe(Subscribe {
+                pkid: 1,
+                filters: vec![SubscribeFilter {
+                    filter: sub_topic.clone(),
+                    options: SubOptions::default(),
+                }],
+                properties: Properties::default(),
+            }));
+            assert!(
+                matches!(old.recv(), Some(Packet::SubAck(_))),
+                "{id}: SUBACK"
+            );
+            // The last words and the reconnect, back to back.
+            let mut last = old.encode(&Packet::Publish(Publish {
+                topic: format!("lw/out/{}/{i}/last", case.name),
+                payload: Bytes::from_static(b"last"),
+                ..Publish::default()
+            }));
+            last.extend_from_slice(&old.encode(&Packet::Disconnect(Disconnect {
+                reason: ReasonCode::Success,
+                properties: Properties {
+                    session_expiry_interval: case.disconnect_expiry,
+                    ..Properties::default()
+                },
+            })));
+            old.write(&last);
+            let (mut new, ack) = Raw::connect(&addr, connect_packet(case.proto, &id, false, 0));
+            if ack.session_present != case.resumed {
+                failures.push(format!("{id}: Session Present {}", ack.session_present));
+            }
+            // Whether the subscription is still there: PUBACK 0x10 when nobody subscribes.
+            pkid += 1;
+            watcher.send(&Packet::Publish(Publish {
+                topic: sub_topic,
+                qos: QoS::AtLeastOnce,
+                pkid,
+                payload: Bytes::from_static(b"probe"),
+                ..Publish::default()
+            }));
+            let subscribed = match watcher.recv_skipping(&mut seen) {
+                Some(Packet::PubAck(a)) => a.reason == ReasonCode::Success,
+                other => panic!("{id}: expected PUBACK, got {other:?}"),
+            };
+            if subscribed != case.resumed {
+                failures.push(format!("{id}: subscription kept: {subscribed}"));
+            }
+            new.send(&Packet::Disconnect(Disconnect {
+                reason: ReasonCode::Success,
+                properties: Properties::default(),
+            }));
+        }
+    }
+    // Everything the old connections published (or their wills) has reached the watcher by the
+    // time it answers a PINGREQ after a short wait.
+    std::thread::sleep(Duration::from_millis(300));
+    watcher.send(&Packet::PingReq);
+    while let Some(p) = watcher.recv_skipping(&mut seen) {
+        if matches!(p, Packet::PingResp) {
+            break;
+        }
+    }
+    for case in &cases {
+        for i in 0..ROUNDS {
+            let prefix = format!("lw/out/{}/{i}/", case.name);
+            let id = format!("lw-{}-{i}", case.name);
+            if !seen.contains(&format!("{prefix}last")) {
+                failures.push(format!("{id}: PUBLISH before DISCONNECT lost"));
+            }
+            if seen.contains(&format!("{prefix}will")) {
+                failures.push(format!("{id}: will published after DISCONNECT 0x00"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures in {} rounds:\n{}",
+        failures.len(),
+        cases.len() * usize::from(ROUNDS),
+        failures.join("\n")
+    );
+}
+
+fn connect_packet(proto: Protocol, client_id: &str, clean_start: bool, expiry: u32) -> Connect {
+    let mut properties = Properties::default();
+    if proto.is_v5() && expiry > 0 {
+        properties.session_expiry_interval = Some(expiry);
+    }
+    Connect {
+        protocol: proto,
+        clean_start,
+        keep_alive: 0,
+        client_id: client_id.into(),
+        will: None,
+        username: None,
+        password: None,
+        properties,
+    }
+}
+
+/// A blocking connection, its protocol and its read buffer.
+struct Raw {
+    s: std::net::TcpStream,
+    buf: BytesMut,
+    proto: Protocol,
+}
+
+impl Raw {
+    /// Connects and sends `connect`; panics unless CONNACK accepts it.
+    fn connect(addr: &str, connect: Connect) -> (Raw, ConnAck) {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut c = Raw {
+            s,
+            buf: BytesMut::new(),
+            proto: connect.protocol,
+        };
+        c.send(&Packet::Connect(Box::new(connect)));
+        match c.recv() {
+            Some(Packet::ConnAck(ack)) if ack.reason == ReasonCode::Success => (c, ack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    fn encode(&self, p: &Packet) -> BytesMut {
+        let mut buf = BytesMut::new();
+        linkmq_codec::encode(p, self.proto, &mut buf).unwrap();
+        buf
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn send(&mut self, p: &Packet) {
+        let bytes = self.encode(p);
+        self.write(&bytes);
+    }
+
+    /// The next packet, or `None` at end of stream or after the read timeout.
+    fn recv(&mut self) -> Option<Packet> {
+        use std::io::Read;
+        loop {
+            if let Some(p) = linkmq_codec::decode(&mut self.buf, self.proto, 1 << 20).unwrap() {
+                return Some(p);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// The next packet other than a QoS 0 PUBLISH, whose topics go to `seen`.
+    fn recv_skipping(&mut self, seen: &mut Vec<String>) -> Option<Packet> {
+        loop {
+            match self.recv()? {
+                Packet::Publish(p) => seen.push(p.topic),
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+/// A client writing as fast as it can does not hold up the connection taking its client id over:
+/// the old connection handles what it can read without waiting (bounded), not until its client
+/// stops, and the new one gets its CONNACK.
+#[test]
+fn a_client_flooding_its_connection_does_not_hold_up_its_takeover() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let broker = BrokerProcess::start("");
+    let addr = broker.addr();
+    for round in 0..5 {
+        let id = format!("flooder-{round}");
+        let mut old = Raw::connect(&addr, connect_packet(Protocol::V5, &id, true, 0)).0;
+        let burst: Vec<u8> = (0..64)
+            .flat_map(|_| {
+                old.encode(&Packet::Publish(Publish {
+                    topic: "flood/t".into(),
+                    payload: Bytes::from_static(&[7; 64]),
+                    ..Publish::default()
+                }))
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood = {
+            let stop = stop.clone();
+            let mut s = old.s.try_clone().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut sent = 0usize;
+                while !stop.load(Ordering::Relaxed) && s.write_all(&burst).is_ok() {
+                    sent += burst.len();
+                }
+                sent
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        // Raw::connect panics unless the CONNACK comes within its 2 s read timeout.
+        let (_new, ack) = Raw::connect(&addr, connect_packet(Protocol::V5, &id, false, 0));
+        assert!(
+            ack.session_present,
+            "{id}: the flooder's session is taken over"
+        );
+        stop.store(true, Ordering::Relaxed);
+        let sent = flood.join().unwrap();
+        assert!(sent > 0, "{id}: the flood ran");
+        // The old connection is told why it was closed.
+        let mut told = None;
+        while let Some(p) = old.recv() {
+            if let Packet::Disconnect(d) = p {
+                told = Some(d.reason);
+                break;
+            }
+        }
+        assert_eq!(told, Some(ReasonCode::SessionTakenOver), "{id}");
+    }
 }

@@ -33,6 +33,14 @@ pub(crate) enum Exit {
         resume: bool,
         reply: oneshot::Sender<Option<Box<SessionState>>>,
     },
+    /// The client's own packets, handled before a takeover, ended the connection as `exit` says
+    /// (a DISCONNECT, a protocol error, the end of the stream); then another connection took the
+    /// client id over: the session goes to it only if it outlives its connection.
+    EndedBeforeTakeover {
+        exit: Box<Exit>,
+        resume: bool,
+        reply: oneshot::Sender<Option<Box<SessionState>>>,
+    },
     /// Kicked by an administrator.
     Kicked(ReasonCode),
     /// The broker is shutting down.
@@ -138,6 +146,14 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
+        let (exit, takeover) = match exit {
+            Exit::EndedBeforeTakeover {
+                exit,
+                resume,
+                reply,
+            } => (*exit, Some((resume, reply))),
+            exit => (exit, None),
+        };
         let broker = self.broker.clone();
         broker.metrics.inc(Counter::ClientDisconnected);
         if !matches!(exit, Exit::Shutdown) {
@@ -167,8 +183,18 @@ impl Channel {
                 self.will = None;
                 conn.close_with(None).await;
             }
-            Exit::Abnormal(_) => conn.close_with(None).await,
+            // (EndedBeforeTakeover was unwrapped above.)
+            Exit::Abnormal(_) | Exit::EndedBeforeTakeover { .. } => conn.close_with(None).await,
             Exit::Error(reason, _) => conn.close_with(Some(reason)).await,
+        }
+        if let Some((resume, reply)) = takeover {
+            // Taken over as soon as it ended: as a detached session would be, resumed only if it
+            // outlives its connection ([MQTT-3.1.2-23]; a v3.1.1 clean session never does,
+            // [MQTT-3.1.2-6]); a will not discarded by DISCONNECT 0x00 is published (a delayed
+            // one is cancelled by the resume, [MQTT-3.1.3-9]).
+            let resume = resume && self.session.expiry_interval > 0;
+            self.handover(resume, reply);
+            return None;
         }
         Some(self)
     }
@@ -197,33 +223,8 @@ impl Channel {
         let mut stalled_since: Option<Instant> = None;
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
-            loop {
-                // Over messages_rate / bytes_rate: leave the rest buffered until the bucket refills.
-                if conn.limiter.paused_until().is_some() {
-                    break;
-                }
-                match conn.try_decode() {
-                    Ok(Some(p)) => {
-                        if matches!(p, linkmq_codec::Packet::Publish(_)) {
-                            conn.limiter.on_publish();
-                        }
-                        if let Some(exit) = self.handle_packet(conn, p) {
-                            return exit;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.broker
-                            .metrics
-                            .inc(if e.reason_code() == ReasonCode::PacketTooLarge {
-                                Counter::PacketsTooLarge
-                            } else {
-                                Counter::PacketsMalformed
-                            });
-                        debug!(client_id = %self.session.client_id, error = %e, "bad packet");
-                        return Exit::Error(e.reason_code(), e.to_string());
-                    }
-                }
+            if let Some(exit) = self.handle_buffered(conn, false) {
+                return exit;
             }
             if conn.rbuf.is_empty() {
                 // Every packet handled: an idle connection keeps no read buffer. Even with no room
@@ -253,7 +254,13 @@ impl Channel {
             tokio::select! {
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
-                    Some(Control::Takeover { resume, reply }) => return Exit::TakenOver { resume, reply },
+                    Some(Control::Takeover { resume, reply }) => {
+                        // What the client sent before it reconnected comes first.
+                        return match self.handle_sent_before_takeover(conn) {
+                            None => Exit::TakenOver { resume, reply },
+                            Some(exit) => Exit::EndedBeforeTakeover { exit: Box::new(exit), resume, reply },
+                        };
+                    }
                     Some(Control::Kick { reason }) => return Exit::Kicked(reason),
                     None => ctl_open = false,
                 },
@@ -321,6 +328,47 @@ impl Channel {
         }
     }
 
+    /// Handles the whole packets in the read buffer, stopping while reading is paused by a rate
+    /// limit unless `despite_pause`; `Some` when one ends the connection.
+    pub(crate) fn handle_buffered<R, W>(
+        &mut self,
+        conn: &mut Connection<R, W>,
+        despite_pause: bool,
+    ) -> Option<Exit>
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        loop {
+            // Over messages_rate / bytes_rate: leave the rest buffered until the bucket refills.
+            if !despite_pause && conn.limiter.paused_until().is_some() {
+                return None;
+            }
+            match conn.try_decode() {
+                Ok(Some(p)) => {
+                    if matches!(p, linkmq_codec::Packet::Publish(_)) {
+                        conn.limiter.on_publish();
+                    }
+                    if let Some(exit) = self.handle_packet(conn, p) {
+                        return Some(exit);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.broker
+                        .metrics
+                        .inc(if e.reason_code() == ReasonCode::PacketTooLarge {
+                            Counter::PacketsTooLarge
+                        } else {
+                            Counter::PacketsMalformed
+                        });
+                    debug!(client_id = %self.session.client_id, error = %e, "bad packet");
+                    return Some(Exit::Error(e.reason_code(), e.to_string()));
+                }
+            }
+        }
+    }
+
     /// After the socket (dropped by then: a kept session holds no descriptor, and a WebSocket
     /// client sees the TCP close that ends its closing handshake): publish or schedule the will,
     /// and keep the session until it expires, is taken over or the broker shuts down.
@@ -375,29 +423,6 @@ impl Channel {
                     return;
                 }
             }
-        }
-    }
-
-    /// Gives the session to the connection that took the client id over (or discards it).
-    fn handover(mut self, resume: bool, reply: oneshot::Sender<Option<Box<SessionState>>>) {
-        // A will with a delay is cancelled by a new connection resuming the session [MQTT-3.1.3-9];
-        // otherwise it is due now.
-        let delayed = self
-            .will
-            .as_ref()
-            .is_some_and(|w| w.properties.will_delay_interval.unwrap_or(0) > 0);
-        if !(resume && delayed) {
-            self.publish_will();
-        }
-        let state = self.session;
-        if resume {
-            if let Err(Some(state)) = reply.send(Some(Box::new(state))) {
-                // The new connection is gone already: end the session here.
-                state.terminate(&self.broker);
-            }
-        } else {
-            state.terminate(&self.broker);
-            let _ = reply.send(None);
         }
     }
 
@@ -502,6 +527,7 @@ fn exit_label(e: &Exit) -> String {
         Exit::Abnormal(why) => (*why).into(),
         Exit::Error(rc, why) => format!("{rc:?}: {why}"),
         Exit::TakenOver { .. } => "taken over".into(),
+        Exit::EndedBeforeTakeover { exit, .. } => format!("{}, then taken over", exit_label(exit)),
         Exit::Kicked(rc) => format!("kicked ({rc:?})"),
         Exit::Shutdown => "shutdown".into(),
     }

@@ -1,6 +1,9 @@
-//! The CONNECT phase: validate CONNECT, take over or resume the session, answer CONNACK.
+//! The CONNECT phase: validate CONNECT, take over or resume the session, answer CONNACK; and the
+//! giving side of a takeover (what the old connection handles first, the session handed over).
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use linkmq_codec::{ConnAck, Connect, DecodeError, Packet, Properties, Protocol, QoS, ReasonCode};
@@ -12,11 +15,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tracing::{debug, info};
 
-use crate::channel::Channel;
-use crate::connection::{Connection, ReadError};
+use crate::channel::{Channel, Exit};
+use crate::connection::{Connection, ReadError, read_some};
 
 /// How long a takeover may take before the new connection gives up on the old session.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most a connection being taken over reads, without waiting, to handle what its client sent
+/// before the takeover: a client that keeps on sending cannot hold its successor up.
+const TAKEOVER_READ_MAX: usize = 256 * 1024;
 
 /// Runs the connection while it has its socket: CONNECT, then the channel; returns the channel if
 /// its session outlives the socket. The CONNECT phase's state (the packet, authentication,
@@ -161,11 +168,13 @@ where
         {
             old_state = state;
         }
-        broker.metrics.inc(if resume {
-            Counter::SessionTakenover
-        } else {
-            Counter::SessionDiscarded
-        });
+        // Neither when the old session ended by itself first (its connection closed with the
+        // session's end, just before this CONNECT took it over).
+        if old_state.is_some() {
+            broker.metrics.inc(Counter::SessionTakenover);
+        } else if !resume {
+            broker.metrics.inc(Counter::SessionDiscarded);
+        }
     }
     // Cluster-wide: close this client id on other nodes, and bring its session over if it lives there.
     if let Some(dir) = broker.registry.directory() {
@@ -318,4 +327,78 @@ fn check_connect(
         }
     }
     Ok(())
+}
+
+impl Channel {
+    /// Gives the session to the connection that took the client id over (or discards it).
+    pub(crate) fn handover(
+        mut self,
+        resume: bool,
+        reply: oneshot::Sender<Option<Box<SessionState>>>,
+    ) {
+        // A will with a delay is cancelled by a new connection resuming the session [MQTT-3.1.3-9];
+        // otherwise it is due now.
+        let delayed = self
+            .will
+            .as_ref()
+            .is_some_and(|w| w.properties.will_delay_interval.unwrap_or(0) > 0);
+        if !(resume && delayed) {
+            self.publish_will();
+        }
+        let state = self.session;
+        if resume {
+            if let Err(Some(state)) = reply.send(Some(Box::new(state))) {
+                // The new connection is gone already: end the session here.
+                state.terminate(&self.broker);
+            }
+        } else {
+            state.terminate(&self.broker);
+            let _ = reply.send(None);
+        }
+    }
+
+    /// On a takeover, before the session goes: handles what the client sent on this connection
+    /// before it reconnected, whole packets already buffered and what the socket holds now
+    /// (read without waiting, at most [`TAKEOVER_READ_MAX`]), despite a rate-limit pause (the
+    /// connection ends). A client's DISCONNECT written just before its next CONNECT is readable
+    /// here by the time that CONNECT takes over, yet the takeover may be picked first: its
+    /// PUBLISHes would be lost, its will published although it sent DISCONNECT 0x00
+    /// ([MQTT-3.1.2-10], [MQTT-3.14.4-3]) and a session that ended with it resumed
+    /// ([MQTT-3.1.2-23]). `Some` when these packets (or the end of the stream) ended the connection.
+    pub(crate) fn handle_sent_before_takeover<R, W>(
+        &mut self,
+        conn: &mut Connection<R, W>,
+    ) -> Option<Exit>
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        // No more ordered reads: the reads woken after this one need not wait for it.
+        conn.reader.pass();
+        // Each read is polled once, never waited for: no waker is needed (the connection ends
+        // either way), and unconstrained, so a coop budget this task's turn has spent cannot
+        // hide what is readable.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut read = 0;
+        loop {
+            if let Some(exit) = self.handle_buffered(conn, true) {
+                return Some(exit);
+            }
+            if read >= TAKEOVER_READ_MAX {
+                return None;
+            }
+            let next = tokio::task::unconstrained(read_some(&mut conn.reader, &mut conn.rbuf));
+            match pin!(next).poll(&mut cx) {
+                Poll::Pending => return None,
+                Poll::Ready(Ok(0)) => {
+                    return Some(Exit::Abnormal("closed by peer without DISCONNECT"));
+                }
+                Poll::Ready(Ok(n)) => {
+                    read += n;
+                    conn.limiter.on_read(n);
+                }
+                Poll::Ready(Err(_)) => return Some(Exit::Abnormal("socket error")),
+            }
+        }
+    }
 }
