@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cluster_support::{TempDir, TestNode, cluster_of, eventually, wait_route, wait_running};
 use linkmq_client::Event;
-use linkmq_codec::{QoS, ReasonCode};
+use linkmq_codec::{Protocol, QoS, ReasonCode};
 use linkmq_core::metrics::Counter;
 use linkmq_tests::{WAIT, expect_disconnect, expect_publish, expect_quiet, payload_text};
 
@@ -577,6 +577,62 @@ async fn sessions_concurrent_connects_on_two_nodes_leave_exactly_one_live() {
             })
             .count();
         assert_eq!(owners, 1, "round {round}: exactly one node owns {id}");
+    }
+    shutdown(nodes).await;
+}
+
+/// A v3.1.1 clean session still connected on n1, taken over from n2 by a CONNECT with Clean
+/// Session 0: n1 closes it and its state is not reused ([MQTT-3.1.2-6]): Session Present 0
+/// ([MQTT-3.2.2-3]), no subscription. A clean session 0 taken over the same way is resumed
+/// (Session Present 1, [MQTT-3.2.2-2]) with its subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_a_v311_clean_session_taken_over_from_another_node_is_not_resumed() {
+    let root = TempDir::new("clean311");
+    let nodes = cluster_of(&root, 2, "").await;
+    let n1 = nodes[0].cluster().id;
+    let p = nodes[1].client("p").await;
+    for clean in [true, false] {
+        let id = format!("v311-clean-{}", u8::from(clean));
+        let topic = format!("c311/{}", u8::from(clean));
+        let opts = nodes[0]
+            .opts(&id)
+            .protocol(Protocol::V311)
+            .clean_start(clean);
+        let (first, _) = linkmq_client::Client::connect(opts).await.unwrap();
+        first.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
+        wait_route(&nodes[1], &nodes[0], &topic, None).await;
+        eventually("n2 knows the client on n1", || {
+            !nodes[1].cluster().client_holders(&id).is_empty()
+        })
+        .await;
+        let opts = nodes[1]
+            .opts(&id)
+            .protocol(Protocol::V311)
+            .clean_start(false);
+        let (second, ack) = linkmq_client::Client::connect(opts).await.unwrap();
+        assert_eq!(
+            ack.session_present, !clean,
+            "{id}: Session Present when the old connection had clean session {clean}"
+        );
+        assert_eq!(first.recv_timeout(WAIT).await, Some(Event::Closed), "{id}");
+        if clean {
+            // The clean session's route goes with it.
+            eventually("n1's routes gone", || {
+                nodes[1].cluster().routes_of(n1).is_empty()
+            })
+            .await;
+        } else {
+            wait_route(&nodes[0], &nodes[1], &topic, None).await;
+        }
+        p.publish(&topic, "after", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        if clean {
+            expect_quiet(&second).await;
+        } else {
+            assert_eq!(payload_text(&expect_publish(&second).await), "after");
+        }
+        second.disconnect().await.unwrap();
     }
     shutdown(nodes).await;
 }

@@ -28,7 +28,8 @@ async fn barrier(cluster: &Arc<Cluster>) {
     futures_util::future::join_all(waits).await;
 }
 
-/// Closes `client_id` here; returns its session when `want_session` and there was one.
+/// Closes `client_id` here; returns its session when `want_session` and there was one to resume
+/// (not a v3.1.1 clean session).
 pub(crate) async fn give_up(
     cluster: &Arc<Cluster>,
     client_id: &str,
@@ -38,13 +39,13 @@ pub(crate) async fn give_up(
     let entry = broker.registry.get(client_id)?;
     // Messages other nodes acknowledged to their publishers before now reach this session first.
     barrier(cluster).await;
+    // A v3.1.1 clean session lasts as long as its connection and its state is never reused, not
+    // even by a connection on another node taking it over while still open [MQTT-3.1.2-6].
+    let resume = want_session && (entry.info.protocol.is_v5() || !entry.info.clean_start);
     let (tx, rx) = oneshot::channel();
     let sent = entry
         .ctl
-        .try_send(Control::Takeover {
-            resume: want_session,
-            reply: tx,
-        })
+        .try_send(Control::Takeover { resume, reply: tx })
         .is_ok();
     let state = if sent {
         tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
