@@ -393,11 +393,16 @@ SCENARIOS = {
 }
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        fail(f"usage: {sys.argv[0]} {{{'|'.join(SCENARIOS)}}} PORT")
-    asyncio.run(SCENARIOS[sys.argv[1]](int(sys.argv[2])))
+def run(scenarios):
+    """Runs the scenario named by argv[1] against the broker at port argv[2], then prints DONE."""
+    if len(sys.argv) != 3 or sys.argv[1] not in scenarios:
+        fail(f"usage: {sys.argv[0]} {{{'|'.join(scenarios)}}} PORT")
+    asyncio.run(scenarios[sys.argv[1]](int(sys.argv[2])))
     out("DONE")
+
+
+def main():
+    run(SCENARIOS)
 
 
 if __name__ == "__main__":

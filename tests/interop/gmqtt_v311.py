@@ -11,12 +11,11 @@ Every wait is bounded.
 """
 
 import asyncio
-import sys
 
 from gmqtt import Message, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
-from gmqtt_scenarios import Conn, Proxy, fail, out, quiet_or, show
+from gmqtt_scenarios import Conn, Proxy, out, quiet_or, run, show
 
 
 def v311(client_id, **kw):
@@ -222,10 +221,7 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        fail(f"usage: {sys.argv[0]} {{{'|'.join(SCENARIOS)}}} PORT")
-    asyncio.run(SCENARIOS[sys.argv[1]](int(sys.argv[2])))
-    out("DONE")
+    run(SCENARIOS)
 
 
 if __name__ == "__main__":
