@@ -248,9 +248,6 @@ impl Channel {
                 }
                 paused.is_some()
             };
-            if paused {
-                conn.reader.pass();
-            }
             tokio::select! {
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {

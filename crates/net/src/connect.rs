@@ -373,7 +373,7 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
-        // No more ordered reads: the reads woken after this one need not wait for it.
+        // Read at once: a read that yields its turn (`Ordered`) would look like nothing to read.
         conn.reader.pass();
         // Each read is polled once, never waited for: no waker is needed (the connection ends
         // either way), and unconstrained, so a coop budget this task's turn has spent cannot

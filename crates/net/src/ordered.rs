@@ -3,32 +3,26 @@
 //! MQTT orders messages per connection only, yet clients (and conformance suites) expect a broker
 //! to handle what arrives on two connections a few microseconds apart in arrival order: client B's
 //! SUBSCRIBE, then client A's PUBLISH to it, must deliver. tokio's scheduler runs the task woken
-//! last first (its LIFO slot): when one poll of the I/O driver finds both sockets readable, A's
-//! task is woken second and runs first, so the PUBLISH was routed before the SUBSCRIBE about a
-//! quarter of the time. A single-threaded broker (Mosquitto) reads its ready list in order.
+//! last first (its LIFO slot), the others in the order they were woken: when one poll of the I/O
+//! driver finds both sockets readable, A's task is woken second and runs first, so the PUBLISH was
+//! routed before the SUBSCRIBE about a quarter of the time. A single-threaded broker (Mosquitto)
+//! reads its ready list in order.
 //!
 //! [`Ordered`] wraps a connection's read half. The waker it gives the socket records, when the
 //! driver wakes it, its place in the batch of wakes made on that thread with no read in between
-//! (one driver poll). A task read-woken in place `n > 0` lets the tasks before it go first, by
-//! yielding to the back of the run queue, until `n` of them have handled what they read, for at
-//! most [`MAX_YIELDS`] turns (a member that never reads again cannot hold it up). The first of a
-//! batch never waits, so a lone wake costs nothing but the bookkeeping.
+//! (one driver poll). A read polled first after its batch, on the thread that woke it, though it
+//! was not woken first, is the LIFO slot's: it yields once, behind the reads woken before it. No
+//! other read waits for anything (a read waiting for one another worker runs would serialize the
+//! workers), so a lone wake costs only the bookkeeping, and a batch one deferred wake.
 
 use std::cell::Cell;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// Batches whose progress is kept; an older one counts as done.
-const BATCHES: usize = 1024;
-/// The most turns a read waits for the reads woken before it.
-const MAX_YIELDS: u8 = 64;
-
-/// Progress of recent batches: `PROGRESS[batch % BATCHES]` is `batch << 32 | reads handled`.
-static PROGRESS: [AtomicU64; BATCHES] = [const { AtomicU64::new(0) }; BATCHES];
 static NEXT_BATCH: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
@@ -51,45 +45,25 @@ fn join_batch() -> u64 {
             if batch == 0 {
                 batch = NEXT_BATCH.fetch_add(1, Ordering::Relaxed);
             }
-            PROGRESS[batch as usize % BATCHES].store(u64::from(batch) << 32, Ordering::Release);
             c.set((batch, 1, reads));
             u64::from(batch) << 32
         }
     })
 }
 
-/// Reads of `batch` handled so far; `u32::MAX` once its slot went to a newer batch.
-fn handled(batch: u32) -> u32 {
-    let v = PROGRESS[batch as usize % BATCHES].load(Ordering::Acquire);
-    if (v >> 32) as u32 == batch {
-        v as u32
-    } else {
-        u32::MAX
-    }
+/// Whether a read woken at `woken` and polled now, before this thread's read number `reads`, runs
+/// out of turn: woken after others of its batch, yet the first read polled since the batch.
+fn out_of_turn(woken: u64, reads: u64) -> bool {
+    let (batch, place) = ((woken >> 32) as u32, woken as u32);
+    let (current, _, began) = CURRENT.with(Cell::get);
+    place > 0 && current == batch && began == reads
 }
 
-fn mark_handled(batch: u32) {
-    let slot = &PROGRESS[batch as usize % BATCHES];
-    let mut v = slot.load(Ordering::Relaxed);
-    while (v >> 32) as u32 == batch {
-        match slot.compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(now) => v = now,
-        }
-    }
-}
-
-/// The waker a socket's read readiness wakes: records the batch, then wakes the task. Also holds
-/// the reader's own state (`handling`, `yields`: only its poll touches them), which fits the
-/// allocation's size class for free where the connection's struct has no room to spare.
+/// The waker a socket's read readiness wakes: records the batch, then wakes the task.
 #[derive(Default)]
 struct Tag {
     task: Mutex<Option<Waker>>,
     woken: AtomicU64,
-    /// The batch whose count this read adds to once what it read is handled (0: none).
-    handling: AtomicU32,
-    /// Turns yielded for the current wake.
-    yields: AtomicU8,
 }
 
 impl Wake for Tag {
@@ -120,27 +94,10 @@ impl<R> Ordered<R> {
         }
     }
 
-    fn finish_handling(&self) {
-        let batch = self.tag.handling.swap(0, Ordering::Relaxed);
-        if batch != 0 {
-            mark_handled(batch);
-        }
-    }
-
-    /// Not reading for now (reads paused by a rate limit, or the connection ends): the reads
-    /// woken after this one in its batch need not wait for it.
+    /// Forgets the last wake: the next read reads at once, even out of turn (a connection being
+    /// taken over reads what its client sent before, polled once, without waiting).
     pub(crate) fn pass(&mut self) {
-        self.finish_handling();
-        let woken = self.tag.woken.swap(0, Ordering::AcqRel);
-        if woken != 0 {
-            mark_handled((woken >> 32) as u32);
-        }
-    }
-}
-
-impl<R> Drop for Ordered<R> {
-    fn drop(&mut self) {
-        self.pass();
+        self.tag.woken.store(0, Ordering::Relaxed);
     }
 }
 
@@ -151,22 +108,15 @@ impl<R: AsyncRead + Unpin> AsyncRead for Ordered<R> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        READS.with(|r| r.set(r.get().wrapping_add(1)));
-        // Reading again: what the last read brought has been handled.
-        this.finish_handling();
+        let reads = READS.with(|r| r.replace(r.get().wrapping_add(1)));
         let woken = this.tag.woken.swap(0, Ordering::AcqRel);
-        if woken != 0 {
-            let (batch, place) = ((woken >> 32) as u32, woken as u32);
-            let yields = this.tag.yields.load(Ordering::Relaxed);
-            if place > 0 && yields < MAX_YIELDS && handled(batch) < place {
-                // Reads woken earlier in this batch go first: to the back of the run queue.
-                this.tag.woken.store(woken, Ordering::Release);
-                this.tag.yields.store(yields + 1, Ordering::Relaxed);
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            this.tag.yields.store(0, Ordering::Relaxed);
-            this.tag.handling.store(batch, Ordering::Relaxed);
+        if woken != 0 && out_of_turn(woken, reads) {
+            // Once, behind the reads woken before this one. `yield_now` defers this task's wake
+            // until the worker has run what it has queued; waking itself here instead would also
+            // wake an idle worker (a futex call and a context switch). Polled once and dropped:
+            // the wake stays deferred.
+            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+            return Poll::Pending;
         }
         {
             let mut task = this.tag.task.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,12 +125,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Ordered<R> {
             }
         }
         let waker = Waker::from(this.tag.clone());
-        let r = Pin::new(&mut this.inner).poll_read(&mut Context::from_waker(&waker), buf);
-        if r.is_pending() {
-            // Nothing read: nothing for the later reads of the batch to wait for.
-            this.finish_handling();
-        }
-        r
+        Pin::new(&mut this.inner).poll_read(&mut Context::from_waker(&waker), buf)
     }
 }
 
@@ -203,18 +148,20 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_counts_handled_reads_until_its_slot_is_reused() {
+    fn only_a_later_wake_polled_first_after_its_batch_is_out_of_turn() {
         READS.with(|r| r.set(r.get() + 1));
-        let batch = (join_batch() >> 32) as u32;
-        assert_eq!(handled(batch), 0);
-        mark_handled(batch);
-        mark_handled(batch);
-        assert_eq!(handled(batch), 2);
-        // A newer batch in the same slot: the old one counts as done and is not counted into.
-        let newer = batch.wrapping_add(BATCHES as u32);
-        PROGRESS[batch as usize % BATCHES].store(u64::from(newer) << 32, Ordering::Release);
-        assert_eq!(handled(batch), u32::MAX);
-        mark_handled(batch);
-        assert_eq!(handled(newer), 0);
+        let reads = READS.with(Cell::get);
+        let first = join_batch();
+        let last = join_batch();
+        // The LIFO slot's task (woken last) polled before any other read: out of turn.
+        assert!(out_of_turn(last, reads));
+        // The first woken never is.
+        assert!(!out_of_turn(first, reads));
+        // Once another read has been polled on this thread, the order is kept: it reads.
+        assert!(!out_of_turn(last, reads + 1));
+        // A newer batch here (or another thread's): not this batch's turn to judge.
+        READS.with(|r| r.set(r.get() + 1));
+        let _newer = join_batch();
+        assert!(!out_of_turn(last, READS.with(Cell::get)));
     }
 }
