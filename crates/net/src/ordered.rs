@@ -13,7 +13,7 @@
 //! (one driver poll). A read polled first after its batch, on the thread that woke it, though it
 //! was not woken first, is the LIFO slot's: it yields once, behind the reads woken before it. No
 //! other read waits for anything (a read waiting for one another worker runs would serialize the
-//! workers), so a lone wake costs only the bookkeeping, and a batch one deferred wake.
+//! workers), so a lone wake costs only the bookkeeping, and a batch one more task poll.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -111,11 +111,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for Ordered<R> {
         let reads = READS.with(|r| r.replace(r.get().wrapping_add(1)));
         let woken = this.tag.woken.swap(0, Ordering::AcqRel);
         if woken != 0 && out_of_turn(woken, reads) {
-            // Once, behind the reads woken before this one. `yield_now` defers this task's wake
-            // until the worker has run what it has queued; waking itself here instead would also
-            // wake an idle worker (a futex call and a context switch). Polled once and dropped:
-            // the wake stays deferred.
-            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+            // Once, behind the reads woken before this one: a task that wakes itself while it
+            // runs goes to the back of its worker's queue. (`tokio::task::yield_now` would defer
+            // the wake until the worker runs out of work or every 61st task, which under load
+            // held reads back for milliseconds.)
+            cx.waker().wake_by_ref();
             return Poll::Pending;
         }
         {
