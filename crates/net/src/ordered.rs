@@ -12,8 +12,8 @@
 //! driver wakes it, its place in the batch of wakes made on that thread with no read in between
 //! (one driver poll). A read polled first after its batch, on the thread that woke it, though it
 //! was not woken first, is the LIFO slot's: it yields once, behind the reads woken before it. No
-//! other read waits for anything (a read waiting for one another worker runs would serialize the
-//! workers), so a lone wake costs only the bookkeeping, and a batch one more task poll.
+//! other read waits for anything (a read waiting for one that another worker runs would serialize
+//! the workers), so a lone wake costs only the bookkeeping, and a batch one more task poll.
 
 use std::cell::Cell;
 use std::pin::Pin;
