@@ -9,17 +9,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cluster_support::{TempDir, TestNode, cluster_of, eventually, wait_route, wait_running};
+use cluster_support::{
+    TempDir, TestNode, cluster_of, eventually, shutdown, wait_route, wait_running,
+};
 use linkmq_client::Event;
 use linkmq_codec::{QoS, ReasonCode};
 use linkmq_core::metrics::Counter;
 use linkmq_tests::{WAIT, expect_publish, expect_quiet, payload_text};
-
-async fn shutdown(nodes: Vec<TestNode>) {
-    for mut n in nodes {
-        n.stop().await;
-    }
-}
 
 // ---- 1. Membership ----
 

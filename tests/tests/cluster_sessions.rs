@@ -6,16 +6,10 @@ mod cluster_support;
 
 use std::time::Duration;
 
-use cluster_support::{TempDir, TestNode, cluster_of, eventually, wait_route};
+use cluster_support::{TempDir, cluster_of, eventually, shutdown, wait_route};
 use linkmq_client::Event;
 use linkmq_codec::{Protocol, QoS, ReasonCode};
 use linkmq_tests::{WAIT, expect_disconnect, expect_publish, expect_quiet, payload_text};
-
-async fn shutdown(nodes: Vec<TestNode>) {
-    for mut n in nodes {
-        n.stop().await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_client_ids_are_unique_cluster_wide_takeover_closes_old_with_0x8e() {

@@ -153,6 +153,13 @@ rpc {{ listen_address = "127.0.0.1", tcp_server_port = {port}, timers = "{TIMERS
     }
 }
 
+/// Stops every node, one after another.
+pub async fn shutdown(nodes: Vec<TestNode>) {
+    for mut n in nodes {
+        n.stop().await;
+    }
+}
+
 /// Waits until `f` holds, polling; panics with `what` after [`CONVERGE`].
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let until = tokio::time::Instant::now() + CONVERGE;
