@@ -13,6 +13,7 @@ use linkmq_net::{
     ListenerOptions, TcpListenerConfig, TlsServer, TlsServerOptions, Transport, WsOptions,
 };
 
+pub mod blocking;
 pub mod pki;
 pub mod script;
 pub mod test_dir;

@@ -5,12 +5,13 @@ mod session_support;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use linkmq_client::{Client, Event};
 use linkmq_codec::{
     ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
     SubOptions, Subscribe, SubscribeFilter,
 };
+use linkmq_tests::blocking::BlockingConn;
 use linkmq_tests::{BrokerProcess, TestBroker, WAIT, expect_publish, expect_quiet};
 use session_support::*;
 
@@ -274,7 +275,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
         },
     ];
     const ROUNDS: u16 = 50;
-    let mut watcher = Raw::connect(&addr, connect_packet(Protocol::V5, "lw-watcher", true, 0)).0;
+    let mut watcher = raw_connect(&addr, connect_packet(Protocol::V5, "lw-watcher", true, 0)).0;
     watcher.send(&Packet::Subscribe(Subscribe {
         pkid: 1,
         filters: vec![SubscribeFilter {
@@ -285,7 +286,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
     }));
     let mut seen = Vec::new();
     assert!(matches!(
-        watcher.recv_skipping(&mut seen),
+        recv_skipping(&mut watcher, &mut seen),
         Some(Packet::SubAck(_))
     ));
     let mut failures = Vec::new();
@@ -301,7 +302,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
                 retain: false,
                 properties: Properties::default(),
             });
-            let mut old = Raw::connect(&addr, first).0;
+            let mut old = raw_connect(&addr, first).0;
             let sub_topic = format!("lw/sub/{}/{i}", case.name);
             old.send(&Packet::Subscribe(Subscribe {
                 pkid: 1,
@@ -329,7 +330,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
                 },
             })));
             old.write(&last);
-            let (mut new, ack) = Raw::connect(&addr, connect_packet(case.proto, &id, false, 0));
+            let (mut new, ack) = raw_connect(&addr, connect_packet(case.proto, &id, false, 0));
             if ack.session_present != case.resumed {
                 failures.push(format!("{id}: Session Present {}", ack.session_present));
             }
@@ -342,7 +343,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
                 payload: Bytes::from_static(b"probe"),
                 ..Publish::default()
             }));
-            let subscribed = match watcher.recv_skipping(&mut seen) {
+            let subscribed = match recv_skipping(&mut watcher, &mut seen) {
                 Some(Packet::PubAck(a)) => a.reason == ReasonCode::Success,
                 other => panic!("{id}: expected PUBACK, got {other:?}"),
             };
@@ -359,7 +360,7 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
     // time it answers a PINGREQ after a short wait.
     std::thread::sleep(Duration::from_millis(300));
     watcher.send(&Packet::PingReq);
-    while let Some(p) = watcher.recv_skipping(&mut seen) {
+    while let Some(p) = recv_skipping(&mut watcher, &mut seen) {
         if matches!(p, Packet::PingResp) {
             break;
         }
@@ -402,69 +403,19 @@ fn connect_packet(proto: Protocol, client_id: &str, clean_start: bool, expiry: u
     }
 }
 
-/// A blocking connection, its protocol and its read buffer.
-struct Raw {
-    s: std::net::TcpStream,
-    buf: BytesMut,
-    proto: Protocol,
+/// How long a blocking read here waits (a CONNACK, an expected packet) before it counts as none.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn raw_connect(addr: &str, connect: Connect) -> (BlockingConn, ConnAck) {
+    BlockingConn::connect(addr, connect, READ_TIMEOUT)
 }
 
-impl Raw {
-    /// Connects and sends `connect`; panics unless CONNACK accepts it.
-    fn connect(addr: &str, connect: Connect) -> (Raw, ConnAck) {
-        let s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut c = Raw {
-            s,
-            buf: BytesMut::new(),
-            proto: connect.protocol,
-        };
-        c.send(&Packet::Connect(Box::new(connect)));
-        match c.recv() {
-            Some(Packet::ConnAck(ack)) if ack.reason == ReasonCode::Success => (c, ack),
-            other => panic!("expected CONNACK, got {other:?}"),
-        }
-    }
-
-    fn encode(&self, p: &Packet) -> BytesMut {
-        let mut buf = BytesMut::new();
-        linkmq_codec::encode(p, self.proto, &mut buf).unwrap();
-        buf
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        self.s.write_all(bytes).unwrap();
-    }
-
-    fn send(&mut self, p: &Packet) {
-        let bytes = self.encode(p);
-        self.write(&bytes);
-    }
-
-    /// The next packet, or `None` at end of stream or after the read timeout.
-    fn recv(&mut self) -> Option<Packet> {
-        use std::io::Read;
-        loop {
-            if let Some(p) = linkmq_codec::decode(&mut self.buf, self.proto, 1 << 20).unwrap() {
-                return Some(p);
-            }
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// The next packet other than a QoS 0 PUBLISH, whose topics go to `seen`.
-    fn recv_skipping(&mut self, seen: &mut Vec<String>) -> Option<Packet> {
-        loop {
-            match self.recv()? {
-                Packet::Publish(p) => seen.push(p.topic),
-                other => return Some(other),
-            }
+/// The next packet other than a QoS 0 PUBLISH, whose topics go to `seen`.
+fn recv_skipping(c: &mut BlockingConn, seen: &mut Vec<String>) -> Option<Packet> {
+    loop {
+        match c.recv()? {
+            Packet::Publish(p) => seen.push(p.topic),
+            other => return Some(other),
         }
     }
 }
@@ -481,7 +432,7 @@ fn a_client_flooding_its_connection_does_not_hold_up_its_takeover() {
     let addr = broker.addr();
     for round in 0..5 {
         let id = format!("flooder-{round}");
-        let mut old = Raw::connect(&addr, connect_packet(Protocol::V5, &id, true, 0)).0;
+        let mut old = raw_connect(&addr, connect_packet(Protocol::V5, &id, true, 0)).0;
         let burst: Vec<u8> = (0..64)
             .flat_map(|_| {
                 old.encode(&Packet::Publish(Publish {
@@ -494,7 +445,7 @@ fn a_client_flooding_its_connection_does_not_hold_up_its_takeover() {
         let stop = Arc::new(AtomicBool::new(false));
         let flood = {
             let stop = stop.clone();
-            let mut s = old.s.try_clone().unwrap();
+            let mut s = old.stream.try_clone().unwrap();
             std::thread::spawn(move || {
                 use std::io::Write;
                 let mut sent = 0usize;
@@ -505,8 +456,8 @@ fn a_client_flooding_its_connection_does_not_hold_up_its_takeover() {
             })
         };
         std::thread::sleep(Duration::from_millis(100));
-        // Raw::connect panics unless the CONNACK comes within its 2 s read timeout.
-        let (_new, ack) = Raw::connect(&addr, connect_packet(Protocol::V5, &id, false, 0));
+        // raw_connect panics unless the CONNACK comes within its 2 s read timeout.
+        let (_new, ack) = raw_connect(&addr, connect_packet(Protocol::V5, &id, false, 0));
         assert!(
             ack.session_present,
             "{id}: the flooder's session is taken over"

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use linkmq_client::Client;
 use linkmq_codec::{
     Connect, Packet, Properties, Protocol, Publish, QoS, ReasonCode, SubOptions, Subscribe,
     SubscribeFilter,
 };
+use linkmq_tests::blocking::BlockingConn;
 use linkmq_tests::{BrokerProcess, TestBroker, expect_publish};
 
 #[tokio::test]
@@ -62,8 +63,6 @@ async fn publish_without_subscribers_is_acked_0x10_in_v5() {
 /// so the bound is 10 lost, not none.
 #[test]
 fn a_subscribe_then_a_publish_from_another_connection_are_handled_in_arrival_order() {
-    use std::io::Write;
-
     const ROUNDS: usize = 100;
     let broker = BrokerProcess::start("");
     let mut missed = Vec::new();
@@ -73,7 +72,7 @@ fn a_subscribe_then_a_publish_from_another_connection_are_handled_in_arrival_ord
         // Both connections' tasks idle, waiting to read.
         std::thread::sleep(Duration::from_millis(10));
         let topic = format!("order/{i}");
-        let subscribe = encode(&Packet::Subscribe(Subscribe {
+        let subscribe = b.encode(&Packet::Subscribe(Subscribe {
             pkid: 1,
             filters: vec![SubscribeFilter {
                 filter: topic.clone(),
@@ -81,21 +80,21 @@ fn a_subscribe_then_a_publish_from_another_connection_are_handled_in_arrival_ord
             }],
             properties: Properties::default(),
         }));
-        let publish = encode(&Packet::Publish(Publish {
+        let publish = a.encode(&Packet::Publish(Publish {
             topic,
             payload: Bytes::from_static(b"x"),
             ..Publish::default()
         }));
-        b.0.write_all(&subscribe).unwrap();
+        b.write(&subscribe);
         // 50 µs apart, as a client in a scripting language writes them: less than the broker
         // takes to wake up, so one driver poll finds both.
         let t = std::time::Instant::now();
         while t.elapsed() < Duration::from_micros(50) {
             std::hint::spin_loop();
         }
-        a.0.write_all(&publish).unwrap();
+        a.write(&publish);
         let mut got = false;
-        while let Some(p) = raw_recv(&mut b) {
+        while let Some(p) = b.recv() {
             if matches!(p, Packet::Publish(_)) {
                 got = true;
                 break;
@@ -111,22 +110,8 @@ fn a_subscribe_then_a_publish_from_another_connection_are_handled_in_arrival_ord
     );
 }
 
-/// A blocking v5 connection and its read buffer.
-type RawConn = (std::net::TcpStream, BytesMut);
-
-fn encode(p: &Packet) -> BytesMut {
-    let mut buf = BytesMut::new();
-    linkmq_codec::encode(p, Protocol::V5, &mut buf).unwrap();
-    buf
-}
-
-fn raw_connect(addr: &str, client_id: &str) -> RawConn {
-    use std::io::Write;
-
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_nodelay(true).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    let connect = Packet::Connect(Box::new(Connect {
+fn raw_connect(addr: &str, client_id: &str) -> BlockingConn {
+    let connect = Connect {
         protocol: Protocol::V5,
         clean_start: true,
         keep_alive: 0,
@@ -135,28 +120,6 @@ fn raw_connect(addr: &str, client_id: &str) -> RawConn {
         username: None,
         password: None,
         properties: Properties::default(),
-    }));
-    s.write_all(&encode(&connect)).unwrap();
-    let mut c = (s, BytesMut::new());
-    match raw_recv(&mut c) {
-        Some(Packet::ConnAck(ack)) => assert_eq!(ack.reason, ReasonCode::Success),
-        other => panic!("expected CONNACK, got {other:?}"),
-    }
-    c
-}
-
-/// The next packet, or `None` at end of stream or after the read timeout.
-fn raw_recv((s, buf): &mut RawConn) -> Option<Packet> {
-    use std::io::Read;
-
-    loop {
-        if let Some(p) = linkmq_codec::decode(buf, Protocol::V5, 1 << 20).unwrap() {
-            return Some(p);
-        }
-        let mut chunk = [0u8; 4096];
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+    };
+    BlockingConn::connect(addr, connect, Duration::from_secs(1)).0
 }
