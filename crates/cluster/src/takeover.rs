@@ -39,9 +39,8 @@ pub(crate) async fn give_up(
     let entry = broker.registry.get(client_id)?;
     // Messages other nodes acknowledged to their publishers before now reach this session first.
     barrier(cluster).await;
-    // A v3.1.1 clean session lasts as long as its connection and its state is never reused, not
-    // even by a connection on another node taking it over while still open [MQTT-3.1.2-6].
-    let resume = want_session && (entry.info.protocol.is_v5() || !entry.info.clean_start);
+    // Never a v3.1.1 clean session, not even for a connection on another node [MQTT-3.1.2-6].
+    let resume = want_session && entry.info.session_resumable();
     let (tx, rx) = oneshot::channel();
     let sent = entry
         .ctl

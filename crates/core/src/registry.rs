@@ -174,6 +174,15 @@ pub struct ClientInfo {
     pub peer_cert: Option<Box<PeerCert>>,
 }
 
+impl ClientInfo {
+    /// Whether a connection taking this client id over may resume the session: not a v3.1.1
+    /// clean session, which lasts as long as its connection and whose state is never reused, not
+    /// even by a connection taking it over while it is still open [MQTT-3.1.2-6].
+    pub fn session_resumable(&self) -> bool {
+        self.protocol.is_v5() || !self.clean_start
+    }
+}
+
 /// Identity taken from a verified TLS client certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerCert {

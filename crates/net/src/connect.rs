@@ -153,9 +153,8 @@ where
     let resume = !connect.clean_start;
     let mut old_state = None;
     if let Some(prev) = prev {
-        // A v3.1.1 clean session lasts as long as its connection and its state is never reused, not
-        // even by a connection taking it over while still open [MQTT-3.1.2-6]: Session Present 0.
-        let resume = resume && (prev.info.protocol.is_v5() || !prev.info.clean_start);
+        // Never a v3.1.1 clean session [MQTT-3.1.2-6]: Session Present 0.
+        let resume = resume && prev.info.session_resumable();
         let (reply_tx, reply_rx) = oneshot::channel();
         if prev
             .ctl
