@@ -26,7 +26,8 @@ pub struct BenchArgs {
     /// Each scenario once per broker, a tenth of the counts (about 2 minutes).
     #[arg(long)]
     quick: bool,
-    /// Repetitions per scenario and broker (default 3, or 1 with --quick).
+    /// Repetitions per scenario and broker (default 3, or 1 with --quick); the open-loop
+    /// latency scenarios run twice as many (see [`LATENCY_REPS_FACTOR`]).
     #[arg(long)]
     reps: Option<usize>,
     /// Only these scenarios (comma separated; `linkmq-bench scenario --list` names them). A name
@@ -48,6 +49,11 @@ pub struct BenchArgs {
 /// The settings both brokers get alike: outbound window 32, session queue 1000.
 const MAX_INFLIGHT: u32 = 32;
 const MAX_QUEUED: u32 = 1000;
+/// The open-loop `latency-*` scenarios run this many times the repetitions (except with `--quick`).
+/// Their p99 rests on the slowest 1 % of one run's 10,000 (at 1,000 msg/s) messages, about 100
+/// samples, and moves by ±30 % between runs for both brokers; a median over 3 such runs
+/// flipped the 1,000 msg/s ratio either side of 1 from one table to the next. Each run is 5-10 s.
+pub const LATENCY_REPS_FACTOR: usize = 2;
 /// How long one generator run may take before it is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -103,7 +109,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut results: BTreeMap<(String, Broker), Vec<Value>> = BTreeMap::new();
     for (name, _) in &scenarios {
-        for rep in 0..reps {
+        for rep in 0..runs_of(name, reps, args.quick) {
             // Alternate which broker goes first, so a drift of the machine hits both alike.
             let mut order = brokers.clone();
             if rep % 2 == 1 {
@@ -135,7 +141,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
-    let table = render_table(&scenarios, &results, reps, mosquitto.is_some());
+    let latency_reps = runs_of("latency", reps, args.quick);
+    let table = render_table(
+        &scenarios,
+        &results,
+        reps,
+        latency_reps,
+        mosquitto.is_some(),
+    );
     println!("\n{table}");
     eprintln!("bench finished in {:.0}s", elapsed.as_secs_f64());
     let raw: Vec<Value> = results
@@ -158,6 +171,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         save_results(&root, &table, args.quick, reps)?;
     }
     Ok(())
+}
+
+/// How many runs per broker scenario `name` gets when the others get `reps`.
+fn runs_of(name: &str, reps: usize, quick: bool) -> usize {
+    if is_open_loop_latency(name) && !quick {
+        reps * LATENCY_REPS_FACTOR
+    } else {
+        reps
+    }
+}
+
+/// The open-loop latency scenarios (`latency-qos0-1k` ...).
+pub fn is_open_loop_latency(name: &str) -> bool {
+    selects("latency", name)
 }
 
 /// `--only` name `only` selects scenario `name`: the same, or a prefix of it up to a `-`.
@@ -214,7 +241,7 @@ fn run_generator(
 
 #[cfg(test)]
 mod tests {
-    use super::selects;
+    use super::{runs_of, selects};
 
     #[test]
     fn only_selects_a_name_or_its_family() {
@@ -223,5 +250,13 @@ mod tests {
         assert!(selects("latency", "latency-qos0-1k"));
         assert!(!selects("qos", "qos0"));
         assert!(!selects("cluster-2node-qos1", "cluster-2node"));
+    }
+
+    #[test]
+    fn open_loop_latency_scenarios_run_twice_as_often() {
+        assert_eq!(runs_of("latency-qos1-1k", 3, false), 6);
+        assert_eq!(runs_of("latency-qos1-1k", 1, true), 1);
+        assert_eq!(runs_of("qos1", 3, false), 3);
+        assert_eq!(runs_of("latencyish", 3, false), 3);
     }
 }

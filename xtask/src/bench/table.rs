@@ -131,7 +131,7 @@ const PAIR: &[Figure] = &[
 fn figures(scenario: &str) -> &'static [Figure] {
     if Topology::of(scenario).is_pair() {
         PAIR
-    } else if scenario.starts_with("latency") {
+    } else if super::is_open_loop_latency(scenario) {
         LATENCY
     } else if scenario.starts_with("idle") {
         IDLE
@@ -144,14 +144,28 @@ pub fn render_table(
     scenarios: &[(String, String)],
     results: &BTreeMap<(String, Broker), Vec<Value>>,
     reps: usize,
+    latency_reps: usize,
     with_mosquitto: bool,
 ) -> String {
     let mut t = String::new();
+    let runs = |n: usize| format!("{n} run{}", if n == 1 { "" } else { "s" });
+    let latency = if latency_reps != reps
+        && scenarios
+            .iter()
+            .any(|(n, _)| super::is_open_loop_latency(n))
+    {
+        format!(
+            " ({} for the open-loop `latency-*` scenarios)",
+            runs(latency_reps)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         t,
-        "Medians of {reps} run{} per broker; ratio = linkmq / Mosquitto (above 1 is better for \
+        "Medians of {} per broker{latency}; ratio = linkmq / Mosquitto (above 1 is better for \
          msg/s and connections/s, below 1 for the rest).\n",
-        if reps == 1 { "" } else { "s" }
+        runs(reps)
     );
     let _ = writeln!(t, "| scenario | figure | linkmq | mosquitto | ratio |");
     let _ = writeln!(t, "|---|---|---:|---:|---:|");
