@@ -562,9 +562,31 @@ async fn publisher(
             }
             continue;
         }
-        let waiting_acks = qos != QoS::AtMostOnce && inflight > 0;
+        let mut waiting_acks = qos != QoS::AtMostOnce && inflight > 0;
         if waiting_acks {
             c.reserve_read();
+        }
+        // Open loop with room in the inflight window: take the acknowledgements that have arrived
+        // and sleep until the next message is due, instead of waking for each acknowledgement as
+        // it arrives. One wake-up per message or burst instead of two; the broker sees no
+        // difference (the acknowledgements wait in the socket buffer, a few bytes each).
+        if waiting_acks && next_due.is_some() && inflight < plan.inflight {
+            loop {
+                let r = tokio::select! {
+                    biased;
+                    r = c.stream.read_buf(&mut c.rbuf) => r,
+                    _ = std::future::ready(()) => break,
+                };
+                if !matches!(r, Ok(n) if n > 0) {
+                    stats.disconnected.fetch_add(1, Relaxed);
+                    return None;
+                }
+                c.reserve_read();
+            }
+            if !on_acks(&mut c, &mut wbuf, &mut inflight, stats).await {
+                return None;
+            }
+            waiting_acks = false;
         }
         let waiting_credit = matches!(plan.pacing, Pacing::Window(_)) && seq < limit;
         if !waiting_acks && !waiting_credit && next_due.is_none() {
@@ -580,14 +602,8 @@ async fn publisher(
                     }
                     Ok(_) => {}
                 }
-                let acked = take_acks(&mut c.rbuf, &mut wbuf);
-                inflight = inflight.saturating_sub(acked);
-                stats.acked.fetch_add(acked as u64, Relaxed);
-                if !wbuf.is_empty() {
-                    if c.write_all(&wbuf).await.is_err() {
-                        return None;
-                    }
-                    wbuf.clear();
+                if !on_acks(&mut c, &mut wbuf, &mut inflight, stats).await {
+                    return None;
                 }
             }
             _ = &mut credit, if waiting_credit => {}
@@ -604,17 +620,26 @@ async fn publisher(
             Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
-        let acked = take_acks(&mut c.rbuf, &mut wbuf);
-        inflight = inflight.saturating_sub(acked);
-        stats.acked.fetch_add(acked as u64, Relaxed);
-        if !wbuf.is_empty() {
-            if c.write_all(&wbuf).await.is_err() {
-                return None;
-            }
-            wbuf.clear();
+        if !on_acks(&mut c, &mut wbuf, &mut inflight, stats).await {
+            return None;
         }
     }
     Some(c)
+}
+
+/// Counts the acknowledgements read into `c.rbuf` off `inflight` and writes the PUBRELs they call
+/// for; false when the connection broke.
+async fn on_acks(c: &mut Conn, wbuf: &mut BytesMut, inflight: &mut usize, stats: &Stats) -> bool {
+    let acked = take_acks(&mut c.rbuf, wbuf);
+    *inflight = inflight.saturating_sub(acked);
+    stats.acked.fetch_add(acked as u64, Relaxed);
+    if !wbuf.is_empty() {
+        if c.write_all(wbuf).await.is_err() {
+            return false;
+        }
+        wbuf.clear();
+    }
+    true
 }
 
 /// Counts the PUBACK/PUBCOMP packets in `rbuf` (consumed) and answers PUBREC with PUBREL into `wbuf`.
