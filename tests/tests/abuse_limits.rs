@@ -1,5 +1,6 @@
 //! Limits against abuse, EMQX names: a listener's `max_conn_rate` (excess closed at accept and
-//! counted), a client's `messages_rate` / `bytes_rate` (reading is throttled, nothing is dropped),
+//! counted), a client's `messages_rate` / `bytes_rate` (reading is throttled, nothing is dropped,
+//! not even by a kick),
 //! the CONNECT timeout (`mqtt.idle_timeout`) on TCP, TLS, WS and WSS, the TLS handshake timeout, and
 //! `flapping_detect` banning a client id (CONNACK 0x8A in v5, return code 5 in v3).
 
@@ -7,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use linkmq::Node;
 use linkmq_client::{
-    Client, ClientError, ConnectOptions, Event, Protocol, Publish, QoS, RawConnection, ReasonCode,
+    Client, ClientError, ConnectOptions, Event, LastWill, Properties, Protocol, Publish, QoS,
+    RawConnection, ReasonCode,
 };
 use linkmq_core::banned::FlappingDetect;
 use linkmq_core::metrics::Counter;
+use linkmq_core::registry::Control;
 use linkmq_net::{ListenerOptions, Rate, TlsServer, Transport, WsOptions};
 use linkmq_tests::pki::Pki;
 use linkmq_tests::{TestBroker, TestDir, WAIT, listener};
@@ -182,6 +185,75 @@ async fn rate_limits_apply_per_client_not_per_listener() {
     }
     assert_eq!(collect(&sub, 10).await.len(), 10);
     assert!(start.elapsed() < Duration::from_secs(2));
+    b.node.shutdown().await;
+}
+
+/// An administrator's kick (what `DELETE /api/v5/clients/{clientid}` sends the connection) handles
+/// first what the client sent before it: here PUBLISHes held back by `messages_rate` and a
+/// DISCONNECT 0x00, all unread when the kick comes. The PUBLISHes are delivered and the will is not
+/// published ([MQTT-3.1.2-10]); before, the kick was taken first: both PUBLISHes lost, the will out.
+#[tokio::test]
+async fn a_kick_first_handles_what_the_client_sent_before_it_even_when_held_back() {
+    // Two PUBLISHes per 30 s: the 3rd, the 4th and the DISCONNECT wait unread for 15 s.
+    let b = tcp_broker(
+        |_| {},
+        ListenerOptions {
+            messages_rate: Some(Rate {
+                amount: 2,
+                period: Duration::from_secs(30),
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (watcher, _) = Client::connect(opts(&b, "watcher")).await.unwrap();
+    watcher.subscribe("k/#", QoS::AtMostOnce).await.unwrap();
+    let mut o = opts(&b, "kicked");
+    o.will = Some(LastWill {
+        topic: "k/will".into(),
+        payload: "will".into(),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    let (c, _) = Client::connect(o).await.unwrap();
+    for i in 0..4 {
+        c.publish_nowait(Publish {
+            topic: "k/p".into(),
+            payload: i.to_string().into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(collect(&watcher, 2).await, ["0", "1"]);
+    c.disconnect().await.unwrap();
+    let entry = b
+        .node
+        .broker
+        .registry
+        .get("kicked")
+        .expect("still connected: its DISCONNECT is unread");
+    entry
+        .ctl
+        .try_send(Control::Kick {
+            reason: ReasonCode::AdministrativeAction,
+        })
+        .expect("the kick is taken");
+    assert_eq!(
+        collect(&watcher, 2).await,
+        ["2", "3"],
+        "sent before the kick"
+    );
+    match watcher.recv_timeout(Duration::from_millis(500)).await {
+        None => {}
+        Some(e) => panic!("the DISCONNECT 0x00 discarded the will, got {e:?}"),
+    }
+    let until = Instant::now() + WAIT;
+    while b.node.broker.registry.get("kicked").is_some() {
+        assert!(Instant::now() < until, "the kicked client is gone");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     b.node.shutdown().await;
 }
 

@@ -43,6 +43,10 @@ pub(crate) enum Exit {
     },
     /// Kicked by an administrator.
     Kicked(ReasonCode),
+    /// The client's own packets, handled before an administrator's kick, ended the connection as
+    /// `exit` says (a DISCONNECT, a protocol error, the end of the stream); the kick still ends
+    /// the session.
+    EndedBeforeKick(Box<Exit>),
     /// The broker is shutting down.
     Shutdown,
 }
@@ -146,13 +150,14 @@ impl Channel {
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
     {
-        let (exit, takeover) = match exit {
+        let (exit, takeover, kicked) = match exit {
             Exit::EndedBeforeTakeover {
                 exit,
                 resume,
                 reply,
-            } => (*exit, Some((resume, reply))),
-            exit => (exit, None),
+            } => (*exit, Some((resume, reply)), false),
+            Exit::EndedBeforeKick(exit) => (*exit, None, true),
+            exit => (exit, None, false),
         };
         let broker = self.broker.clone();
         broker.metrics.inc(Counter::ClientDisconnected);
@@ -183,9 +188,18 @@ impl Channel {
                 self.will = None;
                 conn.close_with(None).await;
             }
-            // (EndedBeforeTakeover was unwrapped above.)
-            Exit::Abnormal(_) | Exit::EndedBeforeTakeover { .. } => conn.close_with(None).await,
+            // (EndedBeforeTakeover and EndedBeforeKick were unwrapped above.)
+            Exit::Abnormal(_) | Exit::EndedBeforeTakeover { .. } | Exit::EndedBeforeKick(_) => {
+                conn.close_with(None).await
+            }
             Exit::Error(reason, _) => conn.close_with(Some(reason)).await,
+        }
+        if kicked {
+            // Kicked as soon as it ended: the session ends all the same; a will the client's
+            // DISCONNECT 0x00 discarded is gone ([MQTT-3.1.2-10]), any other is published now.
+            self.publish_will();
+            self.end_session();
+            return None;
         }
         if let Some((resume, reply)) = takeover {
             // Taken over as soon as it ended: as a detached session would be, resumed only if it
@@ -253,12 +267,18 @@ impl Channel {
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
                     Some(Control::Takeover { resume, reply }) => {
                         // What the client sent before it reconnected comes first.
-                        return match self.handle_sent_before_takeover(conn) {
+                        return match self.handle_sent_first(conn) {
                             None => Exit::TakenOver { resume, reply },
                             Some(exit) => Exit::EndedBeforeTakeover { exit: Box::new(exit), resume, reply },
                         };
                     }
-                    Some(Control::Kick { reason }) => return Exit::Kicked(reason),
+                    Some(Control::Kick { reason }) => {
+                        // Here too: a DISCONNECT sent before the kick came discards the will.
+                        return match self.handle_sent_first(conn) {
+                            None => Exit::Kicked(reason),
+                            Some(exit) => Exit::EndedBeforeKick(Box::new(exit)),
+                        };
+                    }
                     None => ctl_open = false,
                 },
                 r = read_some(&mut conn.reader, &mut conn.rbuf), if !paused => match r {
@@ -526,6 +546,7 @@ fn exit_label(e: &Exit) -> String {
         Exit::TakenOver { .. } => "taken over".into(),
         Exit::EndedBeforeTakeover { exit, .. } => format!("{}, then taken over", exit_label(exit)),
         Exit::Kicked(rc) => format!("kicked ({rc:?})"),
+        Exit::EndedBeforeKick(exit) => format!("{}, then kicked", exit_label(exit)),
         Exit::Shutdown => "shutdown".into(),
     }
 }

@@ -21,9 +21,9 @@ use crate::connection::{Connection, ReadError, read_some};
 /// How long a takeover may take before the new connection gives up on the old session.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The most a connection being taken over reads, without waiting, to handle what its client sent
-/// before the takeover: a client that keeps on sending cannot hold its successor up.
-const TAKEOVER_READ_MAX: usize = 256 * 1024;
+/// The most a connection being taken over or kicked reads, without waiting, to handle what its
+/// client sent before: a client that keeps on sending cannot hold its successor (or a kick) up.
+const SENT_FIRST_READ_MAX: usize = 256 * 1024;
 
 /// Runs the connection while it has its socket: CONNECT, then the channel; returns the channel if
 /// its session outlives the socket. The CONNECT phase's state (the packet, authentication,
@@ -356,18 +356,17 @@ impl Channel {
         }
     }
 
-    /// On a takeover, before the session goes: handles what the client sent on this connection
-    /// before it reconnected, whole packets already buffered and what the socket holds now
-    /// (read without waiting, at most [`TAKEOVER_READ_MAX`]), despite a rate-limit pause (the
+    /// On a takeover or a kick, before the session goes: handles what the client sent on this
+    /// connection before, whole packets already buffered and what the socket holds now (read
+    /// without waiting, at most [`SENT_FIRST_READ_MAX`]), despite a rate-limit pause (the
     /// connection ends). A client's DISCONNECT written just before its next CONNECT is readable
     /// here by the time that CONNECT takes over, yet the takeover may be picked first: its
     /// PUBLISHes would be lost, its will published although it sent DISCONNECT 0x00
     /// ([MQTT-3.1.2-10], [MQTT-3.14.4-3]) and a session that ended with it resumed
-    /// ([MQTT-3.1.2-23]). `Some` when these packets (or the end of the stream) ended the connection.
-    pub(crate) fn handle_sent_before_takeover<R, W>(
-        &mut self,
-        conn: &mut Connection<R, W>,
-    ) -> Option<Exit>
+    /// ([MQTT-3.1.2-23]). The same for packets still unread when an administrator's kick comes
+    /// (held back by a rate limit, or sent just before). `Some` when these packets (or the end of
+    /// the stream) ended the connection.
+    pub(crate) fn handle_sent_first<R, W>(&mut self, conn: &mut Connection<R, W>) -> Option<Exit>
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
@@ -383,7 +382,7 @@ impl Channel {
             if let Some(exit) = self.handle_buffered(conn, true) {
                 return Some(exit);
             }
-            if read >= TAKEOVER_READ_MAX {
+            if read >= SENT_FIRST_READ_MAX {
                 return None;
             }
             let next = tokio::task::unconstrained(read_some(&mut conn.reader, &mut conn.rbuf));
