@@ -141,7 +141,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
-    let latency_reps = runs_of("latency", reps, args.quick);
+    let latency_reps = latency_runs(reps, args.quick);
     let table = render_table(
         &scenarios,
         &results,
@@ -175,10 +175,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// How many runs per broker scenario `name` gets when the others get `reps`.
 fn runs_of(name: &str, reps: usize, quick: bool) -> usize {
-    if is_open_loop_latency(name) && !quick {
-        reps * LATENCY_REPS_FACTOR
+    if is_open_loop_latency(name) {
+        latency_runs(reps, quick)
     } else {
         reps
+    }
+}
+
+/// How many runs per broker the open-loop latency scenarios get when the others get `reps`.
+fn latency_runs(reps: usize, quick: bool) -> usize {
+    if quick {
+        reps
+    } else {
+        reps * LATENCY_REPS_FACTOR
     }
 }
 
