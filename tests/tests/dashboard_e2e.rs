@@ -165,6 +165,8 @@ async fn dashboard_login_overview_clients_subscriptions_and_cluster_linking_in_c
     b.wait_text("#pager-total", "Total 1");
     b.click("#clients-table a[href='#/clients/dash-client-1']");
     b.wait_text("#client-detail", "alice");
+    // The session's live state: nothing queued of the 1,000 it may hold.
+    b.wait_text("#client-detail", "0 / 1000");
     b.wait_text("#client-subscriptions", "sensors/+/temp");
     b.shot("client-details");
     b.click("#kick");

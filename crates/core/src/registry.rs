@@ -25,10 +25,31 @@ pub enum Control {
     },
     /// Close the connection with `reason` and end the session (administrative kick, shutdown).
     Kick { reason: ReasonCode },
+    /// Report the session's live state (the REST API's client view); answered at once, the owner
+    /// goes on. Queued only while half the mailbox is free ([`ControlSender::try_send`]).
+    Info { reply: oneshot::Sender<SessionInfo> },
+}
+
+/// A session's live state, as `GET /api/v5/clients` shows it (EMQX's field names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Outbound QoS 1/2 messages sent and not yet acknowledged (`inflight_cnt`).
+    pub inflight_cnt: usize,
+    /// Messages queued for the client (`mqueue_len`).
+    pub mqueue_len: usize,
+    /// Inbound QoS 2 messages waiting for their PUBREL (`awaiting_rel_cnt`).
+    pub awaiting_rel_cnt: usize,
+    /// Session Expiry Interval in force, seconds (`expiry_interval`).
+    pub expiry_interval: u32,
+    /// When the session was created (`created_at`), ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// When its connection went, for a session kept without one (`disconnected_at`).
+    pub disconnected_at_ms: Option<u64>,
 }
 
 /// Control requests a mailbox holds before its owner takes them; one more is refused (the sender
-/// gets it back). In practice the first request ends the owner, so more than one rarely waits.
+/// gets it back). In practice the first takeover or kick ends the owner, so more than one rarely
+/// waits; [`Control::Info`] queries may take only half, so they never crowd those out.
 pub const CONTROL_CAPACITY: usize = 8;
 
 /// Why a control request was not delivered; the request comes back with the error.
@@ -81,14 +102,20 @@ fn lock_mailbox(m: &Mutex<Mailbox>) -> MutexGuard<'_, Mailbox> {
 }
 
 impl ControlSender {
-    /// Queues `c` for the owner without waiting; refused when the owner is gone or the mailbox full.
+    /// Queues `c` for the owner without waiting; refused when the owner is gone or the mailbox full
+    /// (for a [`Control::Info`] query, half full).
     pub fn try_send(&self, c: Control) -> Result<(), ControlError> {
         let waker = {
             let mut m = lock_mailbox(&self.0);
             if m.closed {
                 return Err(ControlError::Closed(c));
             }
-            if m.queue.len() >= CONTROL_CAPACITY {
+            let room = if matches!(c, Control::Info { .. }) {
+                CONTROL_CAPACITY / 2
+            } else {
+                CONTROL_CAPACITY
+            };
+            if m.queue.len() >= room {
                 return Err(ControlError::Full(c));
             }
             m.queue.push(c);
@@ -335,6 +362,26 @@ mod tests {
         Control::Kick {
             reason: ReasonCode::AdministrativeAction,
         }
+    }
+
+    #[test]
+    fn info_queries_leave_half_the_mailbox_to_takeovers_and_kicks() {
+        let (tx, _rx) = control_mailbox();
+        let mut replies = Vec::new();
+        for _ in 0..CONTROL_CAPACITY / 2 {
+            let (reply, rx) = oneshot::channel();
+            tx.try_send(Control::Info { reply }).unwrap();
+            replies.push(rx);
+        }
+        let (reply, _rx) = oneshot::channel();
+        assert!(matches!(
+            tx.try_send(Control::Info { reply }),
+            Err(ControlError::Full(Control::Info { .. }))
+        ));
+        for _ in 0..CONTROL_CAPACITY / 2 {
+            tx.try_send(kick()).unwrap();
+        }
+        assert!(matches!(tx.try_send(kick()), Err(ControlError::Full(_))));
     }
 
     #[tokio::test]

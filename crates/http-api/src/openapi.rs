@@ -239,7 +239,9 @@ fn schemas() -> Value {
                 "clean_start": boolean, "proto_name": string, "proto_ver": int,
                 "listener": string, "subscriptions_cnt": int, "inflight_max": int,
                 "mqueue_max": int, "awaiting_rel_max": int, "is_bridge": boolean,
-                "is_expired": boolean, "durable": boolean,
+                "is_expired": boolean, "durable": boolean, "inflight_cnt": int,
+                "mqueue_len": int, "awaiting_rel_cnt": int, "expiry_interval": int,
+                "disconnected_at": string,
             },
         },
         "Subscription": {

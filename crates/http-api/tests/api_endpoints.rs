@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Auth, NODE, TestApi, eventually};
-use linkmq_client::{ConnectOptions, Event};
-use linkmq_codec::{Protocol, QoS, ReasonCode, RetainHandling, SubOptions, SubscribeFilter};
+use linkmq_client::{ConnectOptions, Event, RawConnection};
+use linkmq_codec::{
+    Packet, Properties, Protocol, Publish, QoS, ReasonCode, RetainHandling, SubOptions, Subscribe,
+    SubscribeFilter,
+};
 use serde_json::{Value, json};
 
 async fn expect_publish(c: &linkmq_client::Client) -> linkmq_codec::Publish {
@@ -710,4 +713,118 @@ async fn prometheus_stats_use_emqx_metric_names_in_text_format() {
     open.request("GET", "/api/v5/clients", Auth::None, None)
         .await
         .assert_error(401, "AUTHORIZATION_HEADER_ERROR");
+}
+
+/// `GET /clients/{clientid}` and `GET /clients` carry each session's live state under EMQX's
+/// names: a session kept after its connection (queued messages, its expiry, `disconnected_at`), and
+/// a connected client that acknowledges nothing (deliveries in flight, a QoS 2 PUBLISH waiting for
+/// its PUBREL).
+#[tokio::test]
+async fn clients_show_their_sessions_live_state() {
+    let api = TestApi::start().await;
+    let addr = api.mqtt.to_string();
+    let mut o = ConnectOptions::new(addr.clone(), "kept");
+    o.properties.session_expiry_interval = Some(300);
+    let kept = api.client_with(o).await;
+    kept.subscribe("live/#", QoS::AtLeastOnce).await.unwrap();
+    kept.disconnect().await.unwrap();
+    // Kept without its connection before anything is published to it.
+    client_until(&api, "kept", |k| k["connected"] == false).await;
+
+    let v5 = Protocol::V5;
+    let mut raw = RawConnection::connect(&addr).await.unwrap();
+    let connect = ConnectOptions::new(addr.clone(), "raw")
+        .keep_alive(0)
+        .connect_packet();
+    raw.send(&Packet::Connect(Box::new(connect)), v5)
+        .await
+        .unwrap();
+    match raw.recv(v5, Duration::from_secs(5)).await {
+        Ok(Some(Packet::ConnAck(a))) => assert_eq!(a.reason, ReasonCode::Success),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    let subscribe = Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![SubscribeFilter {
+            filter: "live/#".into(),
+            options: SubOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+        }],
+        properties: Properties::default(),
+    });
+    raw.send(&subscribe, v5).await.unwrap();
+    let qos2 = Packet::Publish(Publish {
+        qos: QoS::ExactlyOnce,
+        topic: "elsewhere".into(),
+        pkid: 7,
+        payload: "held".into(),
+        ..Default::default()
+    });
+    raw.send(&qos2, v5).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match raw.recv(v5, Duration::from_secs(5)).await {
+            Ok(Some(p)) => got.push(p),
+            other => panic!("expected SUBACK and PUBREC, got {other:?}"),
+        }
+    }
+    assert!(matches!(got[0], Packet::SubAck(_)), "{got:?}");
+    assert!(matches!(got[1], Packet::PubRec(_)), "{got:?}");
+
+    let publisher = api.client("publisher").await;
+    for i in 0..3 {
+        publisher
+            .publish("live/t", format!("m{i}"), QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        match raw.recv(v5, Duration::from_secs(5)).await {
+            Ok(Some(Packet::Publish(p))) => assert_eq!(p.qos, QoS::AtLeastOnce),
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+    }
+
+    // The kept session queues what reaches it as its task gets to it.
+    let k = client_until(&api, "kept", |k| k["mqueue_len"] == 3).await;
+    assert_eq!(k["connected"], false, "{k}");
+    assert_eq!(k["inflight_cnt"], 0, "{k}");
+    assert_eq!(k["awaiting_rel_cnt"], 0, "{k}");
+    assert_eq!(k["expiry_interval"], 300, "{k}");
+    assert!(k["disconnected_at"].is_string(), "{k}");
+    let r = api.get("/api/v5/clients/raw").await.json();
+    assert_eq!(r["connected"], true, "{r}");
+    assert_eq!(r["inflight_cnt"], 3, "{r}");
+    assert_eq!(r["mqueue_len"], 0, "{r}");
+    assert_eq!(r["awaiting_rel_cnt"], 1, "{r}");
+    assert_eq!(r["expiry_interval"], 0, "{r}");
+    assert!(r.get("disconnected_at").is_none(), "{r}");
+
+    let list = api.get("/api/v5/clients").await.json();
+    let row = |id: &str| {
+        list["data"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|c| c["clientid"] == id).cloned())
+            .unwrap_or_else(|| panic!("{id} listed: {list}"))
+    };
+    assert_eq!(row("kept")["mqueue_len"], 3);
+    assert!(row("kept")["disconnected_at"].is_string());
+    assert_eq!(row("raw")["inflight_cnt"], 3);
+    assert_eq!(row("raw")["awaiting_rel_cnt"], 1);
+    assert_eq!(row("publisher")["inflight_cnt"], 0);
+}
+
+/// `GET /api/v5/clients/{id}` polled every 10 ms until `cond` holds (for up to 5 s).
+async fn client_until(api: &TestApi, id: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = api.get(&format!("/api/v5/clients/{id}")).await.json();
+        if cond(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < until, "{id}: {v}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

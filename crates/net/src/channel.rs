@@ -279,6 +279,9 @@ impl Channel {
                             Some(exit) => Exit::EndedBeforeKick(Box::new(exit)),
                         };
                     }
+                    Some(Control::Info { reply }) => {
+                        let _ = reply.send(self.session.info(None));
+                    }
                     None => ctl_open = false,
                 },
                 r = read_some(&mut conn.reader, &mut conn.rbuf), if !paused => match r {
@@ -399,6 +402,7 @@ impl Channel {
         self.broker
             .registry
             .set_connected(&self.session.client_id, self.conn_id, false);
+        let disconnected_at_ms = linkmq_core::message::now_ms();
         let expires_at = Instant::now() + Duration::from_secs(u64::from(expiry));
         let mut will_at = None;
         if let Some(w) = &self.will {
@@ -422,6 +426,9 @@ impl Channel {
                         self.publish_will();
                         self.end_session();
                         return;
+                    }
+                    Some(Control::Info { reply }) => {
+                        let _ = reply.send(self.session.info(Some(disconnected_at_ms)));
                     }
                 },
                 d = recv_opt(self.session.deliveries()) => {

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::broker::Broker;
 use crate::message::ClientId;
 use crate::metrics::Counter;
+use crate::registry::SessionInfo;
 use crate::router::{Delivery, SubscriberHandle, Subscription};
 use crate::topic;
 use inflight::{Inflight, Stage};
@@ -102,6 +103,18 @@ impl SessionState {
                 Box::new((handle, rx))
             })
             .0
+    }
+
+    /// The live state the REST API shows; `disconnected_at_ms` when no connection is attached.
+    pub fn info(&self, disconnected_at_ms: Option<u64>) -> SessionInfo {
+        SessionInfo {
+            inflight_cnt: self.inflight.len(),
+            mqueue_len: self.mqueue.len(),
+            awaiting_rel_cnt: self.awaiting_rel.len(),
+            expiry_interval: self.expiry_interval,
+            created_at_ms: self.created_at_ms,
+            disconnected_at_ms,
+        }
     }
 
     /// The delivery channel's receiving end, made if there is none yet.

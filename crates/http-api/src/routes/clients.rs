@@ -9,8 +9,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use linkmq_codec::{Protocol, ReasonCode};
-use linkmq_core::registry::{ClientEntry, Control};
+use linkmq_core::registry::{ClientEntry, Control, SessionInfo};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiJsonList, ApiPath, ApiResult};
@@ -34,13 +35,47 @@ fn proto(p: Protocol) -> (&'static str, u8) {
     }
 }
 
-/// One client in EMQX's shape (the fields linkmq knows).
-pub(crate) fn client_view(s: &ApiState, e: &ClientEntry, subscriptions: usize) -> Value {
+/// How long the client view waits for the sessions to report their live state.
+const INFO_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The live state of each of `entries`' sessions, asked of all at once: `None` for one that did
+/// not answer within [`INFO_TIMEOUT`] (gone, or its mailbox busy with a takeover or kick).
+async fn session_infos(entries: &[&ClientEntry]) -> Vec<Option<SessionInfo>> {
+    let asked: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let (reply, rx) = oneshot::channel();
+            e.ctl.try_send(Control::Info { reply }).ok().map(|()| rx)
+        })
+        .collect();
+    let until = tokio::time::Instant::now() + INFO_TIMEOUT;
+    let mut out = Vec::with_capacity(asked.len());
+    for rx in asked {
+        out.push(match rx {
+            Some(rx) => tokio::time::timeout_at(until, rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            None => None,
+        });
+    }
+    out
+}
+
+/// One client in EMQX's shape (the fields linkmq knows). `live`, the session's own report, adds
+/// `inflight_cnt`, `mqueue_len`, `awaiting_rel_cnt`, `expiry_interval`, the session's
+/// `created_at` and, for a session kept without its connection, `disconnected_at`.
+pub(crate) fn client_view(
+    s: &ApiState,
+    e: &ClientEntry,
+    subscriptions: usize,
+    live: Option<SessionInfo>,
+) -> Value {
     let i = &e.info;
     let (proto_name, proto_ver) = proto(i.protocol);
     let settings = &s.broker.settings;
     let at = crate::time::rfc3339_ms(i.connected_at_ms);
-    json!({
+    let mut v = json!({
         "clientid": &*i.client_id,
         "username": i.username,
         "node": s.node_name(),
@@ -66,7 +101,18 @@ pub(crate) fn client_view(s: &ApiState, e: &ClientEntry, subscriptions: usize) -
         "inflight_max": settings.max_inflight,
         "mqueue_max": settings.max_mqueue_len,
         "awaiting_rel_max": settings.max_awaiting_rel,
-    })
+    });
+    if let Some(l) = live {
+        v["inflight_cnt"] = l.inflight_cnt.into();
+        v["mqueue_len"] = l.mqueue_len.into();
+        v["awaiting_rel_cnt"] = l.awaiting_rel_cnt.into();
+        v["expiry_interval"] = l.expiry_interval.into();
+        v["created_at"] = crate::time::rfc3339_ms(l.created_at_ms).into();
+        if let Some(d) = l.disconnected_at_ms {
+            v["disconnected_at"] = crate::time::rfc3339_ms(d).into();
+        }
+    }
+    v
 }
 
 /// The filters of `GET /clients`, parsed and checked.
@@ -178,11 +224,19 @@ async fn list(State(s): State<ApiState>, q: QueryPairs) -> ApiResult<Json<Value>
         .collect();
     entries.sort_by(|a, b| a.info.client_id.cmp(&b.info.client_id));
     let counts = subscription_counts(&s);
-    let rows: Vec<Value> = entries
+    let shown: Vec<&ClientEntry> = entries
         .iter()
         .skip(page.offset())
         .take(page.limit as usize)
-        .map(|e| client_view(&s, e, counts.get(&*e.info.client_id).copied().unwrap_or(0)))
+        .collect();
+    let live = session_infos(&shown).await;
+    let rows: Vec<Value> = shown
+        .iter()
+        .zip(live)
+        .map(|(e, l)| {
+            let subs = counts.get(&*e.info.client_id).copied().unwrap_or(0);
+            client_view(&s, e, subs, l)
+        })
         .collect();
     // Only the rows of the page are rendered; the meta counts every match.
     let mut out = paged(vec![(); entries.len()], page);
@@ -196,7 +250,8 @@ async fn get_one(
 ) -> ApiResult<Json<Value>> {
     let e = s.broker.registry.get(&clientid).ok_or_else(not_found)?;
     let subs = s.broker.router.subscriptions(Some(&clientid)).len();
-    Ok(Json(client_view(&s, &e, subs)))
+    let live = session_infos(&[&e]).await.pop().flatten();
+    Ok(Json(client_view(&s, &e, subs, live)))
 }
 
 /// Kicks `clientid` (v5: DISCONNECT 0x98) and ends its session; waits until it is gone.
