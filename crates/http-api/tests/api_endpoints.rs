@@ -1,6 +1,6 @@
 //! Acceptance 2 (endpoints): every `/api/v5` endpoint against a running broker with real MQTT
-//! clients: nodes, stats, metrics, clients (filters, pagination, kick), subscriptions, topics,
-//! publish, retainer, alarms, Prometheus.
+//! clients: nodes, stats, metrics, subscriptions, topics, publish, retainer, alarms, Prometheus
+//! (the clients endpoints are in `api_clients.rs`).
 
 mod common;
 
@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Auth, NODE, TestApi, eventually};
-use linkmq_client::{ConnectOptions, Event, RawConnection};
-use linkmq_codec::{
-    Packet, Properties, Protocol, Publish, QoS, ReasonCode, RetainHandling, SubOptions, Subscribe,
-    SubscribeFilter,
-};
+use linkmq_client::Event;
+use linkmq_codec::{QoS, RetainHandling, SubOptions, SubscribeFilter};
 use serde_json::{Value, json};
 
 async fn expect_publish(c: &linkmq_client::Client) -> linkmq_codec::Publish {
@@ -20,15 +17,6 @@ async fn expect_publish(c: &linkmq_client::Client) -> linkmq_codec::Publish {
         Some(Event::Publish(p)) => p,
         other => panic!("expected a publish, got {other:?}"),
     }
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|c| c["clientid"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]
@@ -116,166 +104,6 @@ async fn metrics_use_emqx_names_per_node_or_aggregated() {
     assert_eq!(agg["messages.received"], 2);
     assert!(agg["bytes.received"].as_u64().unwrap() > 0);
     assert!(agg.get("node").is_none());
-}
-
-#[tokio::test]
-async fn clients_are_listed_filtered_and_paged_like_emqx() {
-    let api = TestApi::start().await;
-    let mut o = ConnectOptions::new(api.mqtt.to_string(), "alpha-1");
-    o.username = Some("u1".into());
-    o.keep_alive = 30;
-    let _a = api.client_with(o).await;
-    let mut o = ConnectOptions::new(api.mqtt.to_string(), "alpha-2");
-    o.username = Some("u2".into());
-    let _b = api.client_with(o).await;
-    let mut o = ConnectOptions::new(api.mqtt.to_string(), "beta-1");
-    o.protocol = Protocol::V311;
-    let _c = api.client_with(o).await;
-
-    let all = api.get("/api/v5/clients").await.json();
-    assert_eq!(ids(&all), ["alpha-1", "alpha-2", "beta-1"]);
-    assert_eq!(
-        all["meta"],
-        json!({"page": 1, "limit": 100, "count": 3, "hasnext": false})
-    );
-    let a = &all["data"][0];
-    assert_eq!(a["username"], "u1");
-    assert_eq!(a["node"], NODE);
-    assert_eq!(a["connected"], true);
-    assert_eq!(a["keepalive"], 30);
-    assert_eq!(a["proto_name"], "MQTT");
-    assert_eq!(a["proto_ver"], 5);
-    assert_eq!(a["clean_start"], true);
-    assert_eq!(a["ip_address"], "127.0.0.1");
-    assert_eq!(a["listener"], "tcp:default");
-    assert_eq!(a["subscriptions_cnt"], 0);
-    assert!(a["connected_at"].as_str().unwrap().ends_with("+00:00"));
-    assert_eq!(all["data"][2]["proto_ver"], 4);
-    assert_eq!(all["data"][2]["username"], Value::Null);
-
-    let q = |s: &str| format!("/api/v5/clients?{s}");
-    assert_eq!(
-        ids(&api.get(&q("clientid=alpha-1&clientid=beta-1")).await.json()),
-        ["alpha-1", "beta-1"]
-    );
-    assert_eq!(ids(&api.get(&q("username=u2")).await.json()), ["alpha-2"]);
-    assert_eq!(
-        ids(&api.get(&q("like_clientid=alpha")).await.json()),
-        ["alpha-1", "alpha-2"]
-    );
-    assert_eq!(ids(&api.get(&q("like_username=u")).await.json()).len(), 2);
-    assert_eq!(ids(&api.get(&q("proto_ver=4")).await.json()), ["beta-1"]);
-    assert_eq!(
-        ids(&api.get(&q("conn_state=connected")).await.json()).len(),
-        3
-    );
-    assert!(ids(&api.get(&q("conn_state=disconnected")).await.json()).is_empty());
-    assert_eq!(
-        ids(&api.get(&q("ip_address=127.0.0.1")).await.json()).len(),
-        3
-    );
-    assert!(ids(&api.get(&q("node=other@host")).await.json()).is_empty());
-    assert_eq!(
-        ids(&api
-            .get(&q("gte_connected_at=2000-01-01T00:00:00Z"))
-            .await
-            .json())
-        .len(),
-        3
-    );
-    assert!(ids(&api.get(&q("lte_connected_at=946684800000")).await.json()).is_empty());
-
-    let p1 = api.get(&q("limit=2&page=1")).await.json();
-    assert_eq!(ids(&p1), ["alpha-1", "alpha-2"]);
-    assert_eq!(
-        p1["meta"],
-        json!({"page": 1, "limit": 2, "count": 3, "hasnext": true})
-    );
-    let p2 = api.get(&q("limit=2&page=2")).await.json();
-    assert_eq!(ids(&p2), ["beta-1"]);
-    assert_eq!(p2["meta"]["hasnext"], false);
-    assert!(ids(&api.get(&q("limit=2&page=9")).await.json()).is_empty());
-
-    for bad in [
-        "page=0",
-        "limit=0",
-        "limit=10001",
-        "page=x",
-        "conn_state=asleep",
-        "proto_ver=five",
-        "ip_address=nope",
-        "clean_start=yes",
-        "gte_connected_at=yesterday",
-    ] {
-        api.get(&q(bad))
-            .await
-            .assert_error(400, "INVALID_PARAMETER");
-    }
-}
-
-#[tokio::test]
-async fn get_and_kick_one_client() {
-    let api = TestApi::start().await;
-    let c = api.client("kick-me").await;
-    c.subscribe("k/#", QoS::AtMostOnce).await.unwrap();
-    let one = api.get("/api/v5/clients/kick-me").await;
-    assert_eq!(one.status, 200);
-    assert_eq!(one.json()["clientid"], "kick-me");
-    assert_eq!(one.json()["subscriptions_cnt"], 1);
-    api.get("/api/v5/clients/nobody")
-        .await
-        .assert_error(404, "CLIENTID_NOT_FOUND");
-
-    assert_eq!(api.delete("/api/v5/clients/kick-me").await.status, 204);
-    match c.recv_timeout(Duration::from_secs(5)).await {
-        Some(Event::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::AdministrativeAction),
-        other => panic!("expected DISCONNECT 0x98, got {other:?}"),
-    }
-    api.get("/api/v5/clients/kick-me")
-        .await
-        .assert_error(404, "CLIENTID_NOT_FOUND");
-    assert_eq!(api.broker.router.subscription_count(), 0);
-    api.delete("/api/v5/clients/kick-me")
-        .await
-        .assert_error(404, "CLIENTID_NOT_FOUND");
-
-    // A client id with characters that need encoding.
-    let _d = api.client("dev/1 x").await;
-    assert_eq!(api.get("/api/v5/clients/dev%2F1%20x").await.status, 200);
-
-    // Bulk kick-out.
-    let _e = api.client("bulk-1").await;
-    let _f = api.client("bulk-2").await;
-    let r = api
-        .post(
-            "/api/v5/clients/kickout/bulk",
-            json!(["bulk-1", "bulk-2", "ghost"]),
-        )
-        .await;
-    assert_eq!(r.status, 204);
-    let left = api.get("/api/v5/clients").await.json();
-    assert_eq!(ids(&left), ["dev/1 x"]);
-}
-
-#[tokio::test]
-async fn an_offline_session_is_listed_as_disconnected_and_can_be_discarded() {
-    let api = TestApi::start().await;
-    let mut o = ConnectOptions::new(api.mqtt.to_string(), "sleeper");
-    o.clean_start = false;
-    o.properties.session_expiry_interval = Some(60);
-    let c = api.client_with(o).await;
-    c.subscribe("s/#", QoS::AtLeastOnce).await.unwrap();
-    c.disconnect().await.unwrap();
-    eventually("detached", || api.broker.registry.connected_count() == 0).await;
-    let v = api
-        .get("/api/v5/clients?conn_state=disconnected")
-        .await
-        .json();
-    assert_eq!(ids(&v), ["sleeper"]);
-    assert_eq!(v["data"][0]["connected"], false);
-    assert_eq!(api.delete("/api/v5/clients/sleeper").await.status, 204);
-    assert_eq!(api.broker.registry.len(), 0);
-    assert_eq!(api.broker.router.subscription_count(), 0);
 }
 
 #[tokio::test]
@@ -713,118 +541,4 @@ async fn prometheus_stats_use_emqx_metric_names_in_text_format() {
     open.request("GET", "/api/v5/clients", Auth::None, None)
         .await
         .assert_error(401, "AUTHORIZATION_HEADER_ERROR");
-}
-
-/// `GET /clients/{clientid}` and `GET /clients` carry each session's live state under EMQX's
-/// names: a session kept after its connection (queued messages, its expiry, `disconnected_at`), and
-/// a connected client that acknowledges nothing (deliveries in flight, a QoS 2 PUBLISH waiting for
-/// its PUBREL).
-#[tokio::test]
-async fn clients_show_their_sessions_live_state() {
-    let api = TestApi::start().await;
-    let addr = api.mqtt.to_string();
-    let mut o = ConnectOptions::new(addr.clone(), "kept");
-    o.properties.session_expiry_interval = Some(300);
-    let kept = api.client_with(o).await;
-    kept.subscribe("live/#", QoS::AtLeastOnce).await.unwrap();
-    kept.disconnect().await.unwrap();
-    // Kept without its connection before anything is published to it.
-    client_until(&api, "kept", |k| k["connected"] == false).await;
-
-    let v5 = Protocol::V5;
-    let mut raw = RawConnection::connect(&addr).await.unwrap();
-    let connect = ConnectOptions::new(addr.clone(), "raw")
-        .keep_alive(0)
-        .connect_packet();
-    raw.send(&Packet::Connect(Box::new(connect)), v5)
-        .await
-        .unwrap();
-    match raw.recv(v5, Duration::from_secs(5)).await {
-        Ok(Some(Packet::ConnAck(a))) => assert_eq!(a.reason, ReasonCode::Success),
-        other => panic!("expected CONNACK, got {other:?}"),
-    }
-    let subscribe = Packet::Subscribe(Subscribe {
-        pkid: 1,
-        filters: vec![SubscribeFilter {
-            filter: "live/#".into(),
-            options: SubOptions {
-                qos: QoS::AtLeastOnce,
-                ..Default::default()
-            },
-        }],
-        properties: Properties::default(),
-    });
-    raw.send(&subscribe, v5).await.unwrap();
-    let qos2 = Packet::Publish(Publish {
-        qos: QoS::ExactlyOnce,
-        topic: "elsewhere".into(),
-        pkid: 7,
-        payload: "held".into(),
-        ..Default::default()
-    });
-    raw.send(&qos2, v5).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 2 {
-        match raw.recv(v5, Duration::from_secs(5)).await {
-            Ok(Some(p)) => got.push(p),
-            other => panic!("expected SUBACK and PUBREC, got {other:?}"),
-        }
-    }
-    assert!(matches!(got[0], Packet::SubAck(_)), "{got:?}");
-    assert!(matches!(got[1], Packet::PubRec(_)), "{got:?}");
-
-    let publisher = api.client("publisher").await;
-    for i in 0..3 {
-        publisher
-            .publish("live/t", format!("m{i}"), QoS::AtLeastOnce, false)
-            .await
-            .unwrap();
-    }
-    for _ in 0..3 {
-        match raw.recv(v5, Duration::from_secs(5)).await {
-            Ok(Some(Packet::Publish(p))) => assert_eq!(p.qos, QoS::AtLeastOnce),
-            other => panic!("expected a delivery, got {other:?}"),
-        }
-    }
-
-    // The kept session queues what reaches it as its task gets to it.
-    let k = client_until(&api, "kept", |k| k["mqueue_len"] == 3).await;
-    assert_eq!(k["connected"], false, "{k}");
-    assert_eq!(k["inflight_cnt"], 0, "{k}");
-    assert_eq!(k["awaiting_rel_cnt"], 0, "{k}");
-    assert_eq!(k["expiry_interval"], 300, "{k}");
-    assert!(k["disconnected_at"].is_string(), "{k}");
-    let r = api.get("/api/v5/clients/raw").await.json();
-    assert_eq!(r["connected"], true, "{r}");
-    assert_eq!(r["inflight_cnt"], 3, "{r}");
-    assert_eq!(r["mqueue_len"], 0, "{r}");
-    assert_eq!(r["awaiting_rel_cnt"], 1, "{r}");
-    assert_eq!(r["expiry_interval"], 0, "{r}");
-    assert!(r.get("disconnected_at").is_none(), "{r}");
-
-    let list = api.get("/api/v5/clients").await.json();
-    let row = |id: &str| {
-        list["data"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|c| c["clientid"] == id).cloned())
-            .unwrap_or_else(|| panic!("{id} listed: {list}"))
-    };
-    assert_eq!(row("kept")["mqueue_len"], 3);
-    assert!(row("kept")["disconnected_at"].is_string());
-    assert_eq!(row("raw")["inflight_cnt"], 3);
-    assert_eq!(row("raw")["awaiting_rel_cnt"], 1);
-    assert_eq!(row("publisher")["inflight_cnt"], 0);
-}
-
-/// `GET /api/v5/clients/{id}` polled every 10 ms until `cond` holds (for up to 5 s).
-async fn client_until(api: &TestApi, id: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = api.get(&format!("/api/v5/clients/{id}")).await.json();
-        if cond(&v) {
-            return v;
-        }
-        assert!(std::time::Instant::now() < until, "{id}: {v}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
