@@ -157,7 +157,10 @@ impl Channel {
                 reply,
             } => (*exit, Some((resume, reply)), false),
             Exit::EndedBeforeKick(exit) => (*exit, None, true),
-            exit => (exit, None, false),
+            exit => {
+                let kicked = matches!(exit, Exit::Kicked(_));
+                (exit, None, kicked)
+            }
         };
         let broker = self.broker.clone();
         broker.metrics.inc(Counter::ClientDisconnected);
@@ -178,12 +181,7 @@ impl Channel {
                 self.handover(resume, reply);
                 return None;
             }
-            Exit::Kicked(reason) => {
-                conn.close_with(Some(reason)).await;
-                self.publish_will();
-                self.end_session();
-                return None;
-            }
+            Exit::Kicked(reason) => conn.close_with(Some(reason)).await,
             Exit::Normal => {
                 self.will = None;
                 conn.close_with(None).await;
@@ -195,8 +193,8 @@ impl Channel {
             Exit::Error(reason, _) => conn.close_with(Some(reason)).await,
         }
         if kicked {
-            // Kicked as soon as it ended: the session ends all the same; a will the client's
-            // DISCONNECT 0x00 discarded is gone ([MQTT-3.1.2-10]), any other is published now.
+            // A kick ends the session, also one that ended by its own packets first: a will the
+            // client's DISCONNECT 0x00 discarded is gone ([MQTT-3.1.2-10]), any other is published.
             self.publish_will();
             self.end_session();
             return None;
