@@ -1,7 +1,8 @@
 //! `linkmq-bench`: an MQTT load generator in the spirit of emqtt-bench, for linkmq or any broker.
 //!
 //! `conn` opens idle connections, `pub` publishes, `sub` subscribes, `scenario NAME` runs one of the
-//! standard scenarios (publishers and subscribers in one process, closed or open loop). Latency comes
+//! standard scenarios (publishers and subscribers in one process, closed or open loop), `relay` serves
+//! as the bare relay the brokers are measured against. Latency comes
 //! from a send timestamp in the first payload bytes, read by the subscriber. One progress line a second
 //! goes to stderr, a JSON summary to stdout (or `--json FILE`). With `--broker-pid` the summary also
 //! holds the broker's CPU time per delivered message and its memory, from `/proc`.
@@ -12,6 +13,7 @@
 mod deliveries;
 mod multi;
 mod procfs;
+mod relay;
 mod run;
 mod scenario;
 mod shards;
@@ -117,6 +119,16 @@ enum Cmd {
         /// Print the scenario names and descriptions.
         #[arg(long)]
         list: bool,
+    },
+    /// Serve as the bare relay `cargo xtask bench` measures brokers against: every PUBLISH passed
+    /// unchanged to every subscriber, nothing else (not a broker; see `relay.rs`).
+    #[command(disable_help_flag = true)]
+    Relay {
+        /// Address to listen on.
+        #[arg(short = 'h', long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        #[arg(short = 'p', long, default_value_t = 1883)]
+        port: u16,
     },
 }
 
@@ -364,6 +376,7 @@ fn main() -> anyhow::Result<()> {
             });
             (plan, common)
         }
+        Cmd::Relay { host, port } => return relay::run(SocketAddr::new(host, port)),
         Cmd::Scenario {
             name,
             common,

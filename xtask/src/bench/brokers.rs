@@ -17,6 +17,8 @@ use super::{MAX_INFLIGHT, MAX_QUEUED};
 pub enum Broker {
     Linkmq,
     Mosquitto,
+    /// `linkmq-bench relay`: not a broker, the floor both are read against.
+    Relay,
 }
 
 impl Broker {
@@ -24,6 +26,7 @@ impl Broker {
         match self {
             Broker::Linkmq => "linkmq",
             Broker::Mosquitto => "mosquitto",
+            Broker::Relay => "relay",
         }
     }
 }
@@ -176,6 +179,19 @@ pub fn start_mosquitto(
         .stderr(err)
         .spawn()
         .with_context(|| format!("start {}", bin.display()))
+}
+
+/// Starts the bare relay (`linkmq-bench relay`) on `port`.
+pub fn start_relay(bin: &Path, work: &Path, tag: &str, port: u16) -> anyhow::Result<Child> {
+    let (out, err) = log_file(work, tag)?;
+    Command::new(bin)
+        .args(["relay", "-p"])
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("start {} relay", bin.display()))
 }
 
 pub fn wait_listening(port: u16, child: &mut Child) -> anyhow::Result<()> {

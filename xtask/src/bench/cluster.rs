@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::brokers::{
     Broker, Deployment, LinkmqNode, free_port, quiet_port, start_linkmq, start_mosquitto,
+    start_relay,
 };
 
 /// How the brokers of a run are laid out.
@@ -43,6 +44,8 @@ impl Topology {
 pub struct Bins<'a> {
     pub linkmq: &'a Path,
     pub mosquitto: Option<&'a Path>,
+    /// `linkmq-bench`, whose `relay` subcommand is the bare relay.
+    pub relay: &'a Path,
 }
 
 /// Starts the brokers of one run (fresh: new ports, configuration, data) and waits until each
@@ -78,6 +81,13 @@ pub fn deploy(
             )?;
             Ok(d)
         }
+        (Broker::Relay, Topology::Single) => {
+            let port = free_port()?;
+            let mut d = Deployment::new(port, port);
+            d.add(start_relay(bins.relay, work, tag, port)?, port)?;
+            Ok(d)
+        }
+        (Broker::Relay, _) => anyhow::bail!("the bare relay serves one-broker scenarios only"),
         (Broker::Linkmq, Topology::Cluster2) => cluster2(bins.linkmq, work, tag),
         (Broker::Linkmq, Topology::Linked) => linked(bins.linkmq, work, tag),
         (Broker::Mosquitto, _) => bridge(mosquitto(bins)?, work, tag),

@@ -35,9 +35,12 @@ pub struct BenchArgs {
     /// and `cluster-2node-qos1`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Only linkmq (no Mosquitto, no ratios).
+    /// Only linkmq (no Mosquitto, no ratios, no relay).
     #[arg(long)]
     linkmq_only: bool,
+    /// Leave out the bare relay (`linkmq-bench relay`, the floor column).
+    #[arg(long)]
+    no_relay: bool,
     /// Write the table into benches/RESULTS.md (between its bench markers).
     #[arg(long)]
     save: bool,
@@ -102,9 +105,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         brokers.push(Broker::Mosquitto);
     }
 
+    let with_relay = !args.linkmq_only && !args.no_relay;
     let bins = Bins {
         linkmq: &linkmq,
         mosquitto: mosquitto.as_deref(),
+        relay: &gen_bin,
     };
     let started = Instant::now();
     let mut results: BTreeMap<(String, Broker), Vec<Value>> = BTreeMap::new();
@@ -112,6 +117,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         for rep in 0..runs_of(name, reps, args.quick) {
             // Alternate which broker goes first, so a drift of the machine hits both alike.
             let mut order = brokers.clone();
+            if with_relay && relay_serves(name) {
+                order.push(Broker::Relay);
+            }
             if rep % 2 == 1 {
                 order.reverse();
             }
@@ -191,6 +199,14 @@ fn latency_runs(reps: usize, quick: bool) -> usize {
     }
 }
 
+/// The scenarios the bare relay can stand in for a broker: every PUBLISH to every subscriber is
+/// what they ask (not `$share`, not two brokers, not 10,000 idle connections).
+pub fn relay_serves(name: &str) -> bool {
+    ["qos0", "qos1", "fanout", "fanin", "latency", "payload"]
+        .iter()
+        .any(|f| selects(f, name))
+}
+
 /// The open-loop latency scenarios (`latency-qos0-1k` ...).
 pub fn is_open_loop_latency(name: &str) -> bool {
     selects("latency", name)
@@ -250,7 +266,7 @@ fn run_generator(
 
 #[cfg(test)]
 mod tests {
-    use super::{runs_of, selects};
+    use super::{relay_serves, runs_of, selects};
 
     #[test]
     fn only_selects_a_name_or_its_family() {
@@ -259,6 +275,28 @@ mod tests {
         assert!(selects("latency", "latency-qos0-1k"));
         assert!(!selects("qos", "qos0"));
         assert!(!selects("cluster-2node-qos1", "cluster-2node"));
+    }
+
+    #[test]
+    fn the_relay_stands_in_only_where_every_publish_goes_to_every_subscriber() {
+        for n in [
+            "qos0",
+            "qos1",
+            "fanout",
+            "fanin",
+            "latency-qos1-1k",
+            "payload-64k",
+        ] {
+            assert!(relay_serves(n), "{n}");
+        }
+        for n in [
+            "shared",
+            "idle10k",
+            "cluster-2node-qos0",
+            "linked-clusters-qos1",
+        ] {
+            assert!(!relay_serves(n), "{n}");
+        }
     }
 
     #[test]

@@ -54,6 +54,9 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// A table row: label, the medians of linkmq, Mosquitto and the bare relay, decimals.
+type Row = (String, Option<f64>, Option<f64>, Option<f64>, usize);
+
 /// (label, JSON path, scale, decimals, higher is better)
 type Figure = (&'static str, &'static str, f64, usize, bool);
 
@@ -167,8 +170,16 @@ pub fn render_table(
          msg/s and connections/s, below 1 for the rest).\n",
         runs(reps)
     );
-    let _ = writeln!(t, "| scenario | figure | linkmq | mosquitto | ratio |");
-    let _ = writeln!(t, "|---|---|---:|---:|---:|");
+    let with_relay = results.keys().any(|(_, b)| *b == Broker::Relay);
+    if with_relay {
+        let _ = writeln!(
+            t,
+            "| scenario | figure | linkmq | mosquitto | ratio | bare relay |\n|---|---|---:|---:|---:|---:|"
+        );
+    } else {
+        let _ = writeln!(t, "| scenario | figure | linkmq | mosquitto | ratio |");
+        let _ = writeln!(t, "|---|---|---:|---:|---:|");
+    }
     let empty = Vec::new();
     for (name, desc) in scenarios {
         let l = results
@@ -177,14 +188,17 @@ pub fn render_table(
         let m = results
             .get(&(name.clone(), Broker::Mosquitto))
             .unwrap_or(&empty);
+        let r = results
+            .get(&(name.clone(), Broker::Relay))
+            .unwrap_or(&empty);
         let mut first = true;
-        let mut rows: Vec<(String, Option<f64>, Option<f64>, usize)> = figures(name)
+        let mut rows: Vec<Row> = figures(name)
             .iter()
             .map(|(label, path, scale, dec, _)| {
                 let med = |runs: &[Value]| {
                     median(runs.iter().filter_map(|r| get(r, path)).collect()).map(|v| v * scale)
                 };
-                (label.to_string(), med(l), med(m), *dec)
+                (label.to_string(), med(l), med(m), med(r), *dec)
             })
             .collect();
         let lost = |runs: &[Value]| {
@@ -193,9 +207,9 @@ pub fn render_table(
                 .fold(None, |acc: Option<f64>, x| Some(acc.unwrap_or(0.0).max(x)))
         };
         if lost(l).is_some() || lost(m).is_some() {
-            rows.push(("lost (max of runs)".into(), lost(l), lost(m), 0));
+            rows.push(("lost (max of runs)".into(), lost(l), lost(m), lost(r), 0));
         }
-        for (label, lv, mv, dec) in rows {
+        for (label, lv, mv, rv, dec) in rows {
             let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| group(v, dec));
             let ratio = match (lv, mv) {
                 (Some(a), Some(b)) if b != 0.0 && with_mosquitto && !label.starts_with("lost") => {
@@ -209,9 +223,14 @@ pub fn render_table(
                 String::new()
             };
             first = false;
+            let relay = if with_relay {
+                format!(" {} |", cell(rv))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 t,
-                "| {scen} | {label} | {} | {} | {ratio} |",
+                "| {scen} | {label} | {} | {} | {ratio} |{relay}",
                 cell(lv),
                 cell(mv)
             );
@@ -226,7 +245,10 @@ pub fn render_table(
     ] {
         let shares: Vec<f64> = results
             .iter()
-            .filter(|((name, _), _)| name.starts_with("latency") == open_loop)
+            // Of the brokers: the bare relay costs so little that any generator is many times it.
+            .filter(|((name, b), _)| {
+                name.starts_with("latency") == open_loop && *b != Broker::Relay
+            })
             .flat_map(|(_, runs)| runs)
             .filter_map(|r| get(r, "generator_cpu_share"))
             .collect();
