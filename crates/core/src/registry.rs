@@ -45,6 +45,28 @@ pub struct SessionInfo {
     pub created_at_ms: u64,
     /// When its connection went, for a session kept without one (`disconnected_at`).
     pub disconnected_at_ms: Option<u64>,
+    /// Messages its queue dropped to stay within `max_mqueue_len` (`mqueue_dropped`).
+    pub mqueue_dropped: u64,
+    /// Its connection's traffic, while it has one.
+    pub conn: Option<ConnStats>,
+}
+
+/// What a connection has received and sent since its CONNACK (EMQX's `recv_pkt`, `recv_msg`,
+/// `recv_oct`, `send_pkt`, `send_msg`, `send_oct`, which also count the CONNECT and CONNACK).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// MQTT packets received.
+    pub recv_pkt: u64,
+    /// PUBLISH packets received.
+    pub recv_msg: u64,
+    /// Bytes of the packets received.
+    pub recv_oct: u64,
+    /// MQTT packets sent.
+    pub send_pkt: u64,
+    /// PUBLISH packets sent.
+    pub send_msg: u64,
+    /// Bytes of the packets sent.
+    pub send_oct: u64,
 }
 
 /// Control requests a mailbox holds before its owner takes them; one more is refused (the sender

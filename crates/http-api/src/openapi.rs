@@ -240,8 +240,10 @@ fn schemas() -> Value {
                 "listener": string, "subscriptions_cnt": int, "inflight_max": int,
                 "mqueue_max": int, "awaiting_rel_max": int, "is_bridge": boolean,
                 "is_expired": boolean, "durable": boolean, "inflight_cnt": int,
-                "mqueue_len": int, "awaiting_rel_cnt": int, "expiry_interval": int,
-                "disconnected_at": string,
+                "mqueue_len": int, "mqueue_dropped": int, "awaiting_rel_cnt": int,
+                "expiry_interval": int, "disconnected_at": string, "recv_pkt": int,
+                "recv_msg": int, "recv_oct": int, "send_pkt": int, "send_msg": int,
+                "send_oct": int,
             },
         },
         "Subscription": {

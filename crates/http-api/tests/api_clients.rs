@@ -295,3 +295,110 @@ async fn client_until(api: &TestApi, id: &str, cond: impl Fn(&Value) -> bool) ->
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The bytes `packet` takes on the wire in MQTT 5.
+fn wire_len(packet: &Packet) -> u64 {
+    let mut buf = bytes::BytesMut::new();
+    linkmq_codec::encode(packet, Protocol::V5, &mut buf).expect("encodable");
+    buf.len() as u64
+}
+
+#[tokio::test]
+async fn clients_count_their_connections_traffic_and_their_queues_drops() {
+    let api = TestApi::start_with("", |s| s.max_mqueue_len = 2, |s| s).await;
+    let addr = api.mqtt.to_string();
+    let v5 = Protocol::V5;
+    let mut raw = RawConnection::connect(&addr).await.unwrap();
+    let connect = Packet::Connect(Box::new(
+        ConnectOptions::new(addr.clone(), "counted")
+            .keep_alive(0)
+            .connect_packet(),
+    ));
+    raw.send(&connect, v5).await.unwrap();
+    let mut received = Vec::new();
+    match raw.recv(v5, Duration::from_secs(5)).await {
+        Ok(Some(p @ Packet::ConnAck(_))) => received.push(p),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    // Counted from the CONNACK on: nothing yet.
+    let c = client_until(&api, "counted", |c| c["recv_pkt"].is_u64()).await;
+    for k in [
+        "recv_pkt", "recv_msg", "recv_oct", "send_pkt", "send_msg", "send_oct",
+    ] {
+        assert_eq!(c[k], 0, "{k}: {c}");
+    }
+
+    let mut sent = vec![connect];
+    sent.push(Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![SubscribeFilter {
+            filter: "count/#".into(),
+            options: SubOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+        }],
+        properties: Properties::default(),
+    }));
+    for i in 0..2u16 {
+        sent.push(Packet::Publish(Publish {
+            qos: QoS::AtLeastOnce,
+            topic: "count/me".into(),
+            pkid: 10 + i,
+            payload: format!("message {i}").into(),
+            ..Default::default()
+        }));
+    }
+    for p in &sent[1..] {
+        raw.send(p, v5).await.unwrap();
+    }
+    // SUBACK, then per PUBLISH its PUBACK and its delivery back to this subscriber (in either order).
+    while received.len() < 6 {
+        match raw.recv(v5, Duration::from_secs(5)).await {
+            Ok(Some(p)) => received.push(p),
+            other => panic!("expected SUBACK, PUBACKs and deliveries, got {other:?}"),
+        }
+    }
+    let deliveries = received
+        .iter()
+        .filter(|p| matches!(p, Packet::Publish(_)))
+        .count();
+    assert_eq!(deliveries, 2, "{received:?}");
+    // Everything after the CONNECT and the CONNACK.
+    let expect = json!({
+        "recv_pkt": sent.len() - 1,
+        "recv_msg": 2,
+        "recv_oct": sent[1..].iter().map(wire_len).sum::<u64>(),
+        "send_pkt": received.len() - 1,
+        "send_msg": 2,
+        "send_oct": received[1..].iter().map(wire_len).sum::<u64>(),
+    });
+    let c = api.get("/api/v5/clients/counted").await.json();
+    for (k, v) in expect.as_object().unwrap() {
+        assert_eq!(&c[k], v, "{k}: {c}");
+    }
+    assert_eq!(c["mqueue_dropped"], 0, "{c}");
+    let listed = api.get("/api/v5/clients").await.json();
+    assert_eq!(listed["data"][0]["recv_msg"], 2, "{listed}");
+
+    // A kept session with a queue of 2 that is sent 5 messages drops 3, and shows no traffic.
+    let mut o = ConnectOptions::new(addr.clone(), "overflowing");
+    o.properties.session_expiry_interval = Some(300);
+    let kept = api.client_with(o).await;
+    kept.subscribe("count/#", QoS::AtLeastOnce).await.unwrap();
+    kept.disconnect().await.unwrap();
+    client_until(&api, "overflowing", |k| k["connected"] == false).await;
+    let publisher = api.client("publisher").await;
+    for i in 0..5 {
+        publisher
+            .publish("count/q", format!("q{i}"), QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+    }
+    let k = client_until(&api, "overflowing", |k| k["mqueue_dropped"] == 3).await;
+    assert_eq!(k["mqueue_len"], 2, "{k}");
+    assert!(
+        k.get("recv_pkt").is_none(),
+        "a session without a connection: {k}"
+    );
+}

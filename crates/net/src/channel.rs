@@ -278,7 +278,9 @@ impl Channel {
                         };
                     }
                     Some(Control::Info { reply }) => {
-                        let _ = reply.send(self.session.info(None));
+                        let mut info = self.session.info(None);
+                        info.conn = Some(conn.stats.snapshot());
+                        let _ = reply.send(info);
                     }
                     None => ctl_open = false,
                 },

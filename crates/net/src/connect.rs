@@ -237,6 +237,7 @@ where
         properties: props,
     });
     conn.queue(&ack);
+    conn.start_counting();
     broker.metrics.inc(Counter::PacketsConnackSent);
     broker.metrics.inc(Counter::ClientConnack);
     broker.metrics.inc(Counter::ClientConnected);

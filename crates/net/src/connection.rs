@@ -18,6 +18,7 @@ use tracing::debug;
 
 use crate::connect;
 use crate::ordered::Ordered;
+use crate::traffic::Traffic;
 
 /// Encoded (copied) outbound bytes above which no more queued messages are pulled into the write
 /// queue (the session queue holds them instead, under its bound and drop policy).
@@ -282,13 +283,15 @@ pub(crate) struct Connection<R, W> {
     pub peer_cert: Option<Box<PeerCert>>,
     /// The listener's `messages_rate` / `bytes_rate` for this client.
     pub(crate) limiter: crate::limiter::InboundLimiter,
-    /// [`Connection::SKIP_AUTHN`] and [`Connection::CLOSED_HERE`] (one byte: every connection
-    /// holds this struct, see the size budget in `channel.rs`).
+    /// [`Connection::SKIP_AUTHN`], [`Connection::CLOSED_HERE`] and [`Connection::COUNTING`] (one
+    /// byte: every connection holds this struct, see the size budget in `channel.rs`).
     flags: u8,
     /// The listener's `tcp_options.send_timeout` / `send_timeout_close`.
     pub(crate) send_timeout: SendTimeout,
     /// The listener's `max_connections` slot, released when the connection goes.
-    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) permit: Option<crate::listener::ConnSlot>,
+    /// What this connection has received and sent since its CONNACK (the REST API's `recv_pkt` ...).
+    pub(crate) stats: Traffic,
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W> {
@@ -315,6 +318,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             flags: 0,
             send_timeout: SendTimeout::default(),
             permit: None,
+            stats: Traffic::default(),
         }
     }
 
@@ -322,6 +326,17 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
     const SKIP_AUTHN: u8 = 1;
     /// The broker closed its sending side ([`Connection::close_with`]): linger before dropping.
     const CLOSED_HERE: u8 = 2;
+    /// CONNACK is queued: packets count in [`Connection::stats`].
+    const COUNTING: u8 = 4;
+
+    fn counting(&self) -> bool {
+        self.flags & Self::COUNTING != 0
+    }
+
+    /// Counts the packets from here on (called once the CONNACK accepting the client is queued).
+    pub fn start_counting(&mut self) {
+        self.flags |= Self::COUNTING;
+    }
 
     pub fn skip_authn(&self) -> bool {
         self.flags & Self::SKIP_AUTHN != 0
@@ -400,10 +415,14 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
             self.protocol,
             self.broker.settings.max_packet_size,
         );
-        if let Ok(Some(_)) = &r {
+        if let Ok(Some(p)) = &r {
+            let len = before - self.rbuf.len();
             let m = &self.broker.metrics;
             m.inc(Counter::PacketsReceived);
-            m.add(Counter::BytesReceived, (before - self.rbuf.len()) as u64);
+            m.add(Counter::BytesReceived, len as u64);
+            if self.counting() {
+                self.stats.received(len, matches!(p, Packet::Publish(_)));
+            }
         }
         r
     }
@@ -442,9 +461,13 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
         let before = buf.len();
         match linkmq_codec::encode(packet, self.protocol, buf) {
             Ok(()) => {
+                let len = buf.len() - before;
                 let m = &self.broker.metrics;
                 m.inc(Counter::PacketsSent);
-                m.add(Counter::BytesSent, (buf.len() - before) as u64);
+                m.add(Counter::BytesSent, len as u64);
+                if self.counting() {
+                    self.stats.sent(len, matches!(packet, Packet::Publish(_)));
+                }
                 true
             }
             Err(e) => {
@@ -484,6 +507,9 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Connection<R, W>
                 let m = &self.broker.metrics;
                 m.inc(Counter::PacketsSent);
                 m.add(Counter::BytesSent, n as u64);
+                if self.counting() {
+                    self.stats.sent(n, true);
+                }
                 true
             }
             Err(e) => {

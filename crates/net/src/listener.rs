@@ -205,7 +205,7 @@ impl Listener {
                 drop(stream);
                 continue;
             }
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
+            let Some(permit) = ConnSlot::take(&limit) else {
                 broker.metrics.inc(Counter::ConnectionsRejected);
                 debug!(listener = %name, %peer, "max_connections reached, closing");
                 drop(stream);
@@ -329,6 +329,24 @@ fn set_keepalive_probes(_: &TcpSocket, _: TcpKeepalive) -> std::io::Result<()> {
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
 type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
+/// One of a listener's `max_connections` slots, given back when dropped. 8 bytes, where tokio's
+/// `OwnedSemaphorePermit` takes 16 (it also counts its permits), in every connection.
+pub(crate) struct ConnSlot(Arc<Semaphore>);
+
+impl ConnSlot {
+    /// A slot of `limit`, if one is free.
+    fn take(limit: &Arc<Semaphore>) -> Option<ConnSlot> {
+        limit.try_acquire().ok()?.forget();
+        Some(ConnSlot(limit.clone()))
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
 /// A TLS or WebSocket socket: transport handshakes (bounded in time and by shutdown), then MQTT.
 async fn serve_upgraded(
     stream: TcpStream,
@@ -337,7 +355,7 @@ async fn serve_upgraded(
     limiter: InboundLimiter,
     broker: Arc<Broker>,
     name: Arc<str>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: ConnSlot,
 ) {
     // Boxed: the connection's future is not stored next to this one's handshake state.
     Box::pin(async move {

@@ -114,6 +114,8 @@ impl SessionState {
             expiry_interval: self.expiry_interval,
             created_at_ms: self.created_at_ms,
             disconnected_at_ms,
+            mqueue_dropped: u64::from(self.mqueue.dropped()),
+            conn: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct MQueue {
     items: Option<Box<VecDeque<Delivery>>>,
     max_len: usize,
     store_qos0: bool,
+    /// Messages dropped to stay within the bound (`mqueue_dropped`); in the struct's padding.
+    dropped: u32,
 }
 
 impl MQueue {
@@ -34,6 +36,7 @@ impl MQueue {
             items: None,
             max_len: max_len.max(1),
             store_qos0,
+            dropped: 0,
         }
     }
 
@@ -44,6 +47,19 @@ impl MQueue {
 
     /// Appends `d`; returns what had to be dropped to stay within the bound.
     pub fn push(&mut self, d: Delivery) -> Option<Dropped> {
+        let dropped = self.push_inner(d);
+        if dropped.is_some() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        dropped
+    }
+
+    /// Messages dropped so far to stay within the bound (saturating at `u32::MAX`).
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+
+    fn push_inner(&mut self, d: Delivery) -> Option<Dropped> {
         let max_len = self.max_len;
         let items = self.items.get_or_insert_default();
         if items.len() < max_len {
@@ -136,7 +152,9 @@ mod tests {
         assert!(
             matches!(q.push(d(QoS::AtLeastOnce, 6)), Some(Dropped::Oldest(x)) if x.msg.payload[0] == 1)
         );
+        assert_eq!(q.dropped(), 3, "each drop is counted (mqueue_dropped)");
         let order: Vec<u8> = q.drain().iter().map(|x| x.msg.payload[0]).collect();
         assert_eq!(order, vec![3, 4, 6]);
+        assert_eq!(q.dropped(), 3, "draining drops nothing");
     }
 }

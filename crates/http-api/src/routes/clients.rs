@@ -63,8 +63,10 @@ async fn session_infos(entries: &[&ClientEntry]) -> Vec<Option<SessionInfo>> {
 }
 
 /// One client in EMQX's shape (the fields linkmq knows). `live`, the session's own report, adds
-/// `inflight_cnt`, `mqueue_len`, `awaiting_rel_cnt`, `expiry_interval`, the session's
-/// `created_at` and, for a session kept without its connection, `disconnected_at`.
+/// `inflight_cnt`, `mqueue_len`, `mqueue_dropped`, `awaiting_rel_cnt`, `expiry_interval`, the
+/// session's `created_at`, and either its connection's traffic (`recv_pkt`, `recv_msg`,
+/// `recv_oct`, `send_pkt`, `send_msg`, `send_oct`) or, for a session kept without its connection,
+/// `disconnected_at`.
 pub(crate) fn client_view(
     s: &ApiState,
     e: &ClientEntry,
@@ -110,6 +112,15 @@ pub(crate) fn client_view(
         v["created_at"] = crate::time::rfc3339_ms(l.created_at_ms).into();
         if let Some(d) = l.disconnected_at_ms {
             v["disconnected_at"] = crate::time::rfc3339_ms(d).into();
+        }
+        v["mqueue_dropped"] = l.mqueue_dropped.into();
+        if let Some(c) = l.conn {
+            v["recv_pkt"] = c.recv_pkt.into();
+            v["recv_msg"] = c.recv_msg.into();
+            v["recv_oct"] = c.recv_oct.into();
+            v["send_pkt"] = c.send_pkt.into();
+            v["send_msg"] = c.send_msg.into();
+            v["send_oct"] = c.send_oct.into();
         }
     }
     v

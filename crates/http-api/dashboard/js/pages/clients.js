@@ -120,7 +120,10 @@ export function renderDetail({ main, setTitle, params, navigate }) {
           prop('Subscriptions', String(c.subscriptions_cnt)),
           prop('Inflight', c.inflight_cnt == null ? null : `${c.inflight_cnt} / ${c.inflight_max}`),
           prop('Message queue', c.mqueue_len == null ? null : `${c.mqueue_len} / ${c.mqueue_max}`),
-          prop('Awaiting PUBREL', c.awaiting_rel_cnt == null ? null : String(c.awaiting_rel_cnt)))),
+          prop('Dropped from queue', c.mqueue_dropped == null ? null : String(c.mqueue_dropped)),
+          prop('Awaiting PUBREL', c.awaiting_rel_cnt == null ? null : String(c.awaiting_rel_cnt)),
+          prop('Received', c.recv_pkt == null ? null : `${c.recv_pkt} packets, ${c.recv_msg} messages, ${c.recv_oct} bytes`),
+          prop('Sent', c.send_pkt == null ? null : `${c.send_pkt} packets, ${c.send_msg} messages, ${c.send_oct} bytes`))),
       h('section', { class: 'panel' },
         h('h2', {}, 'Subscriptions'),
         table([
