@@ -1,11 +1,11 @@
 //! `linkmq-bench`: an MQTT load generator in the spirit of emqtt-bench, for linkmq or any broker.
 //!
 //! `conn` opens idle connections, `pub` publishes, `sub` subscribes, `scenario NAME` runs one of the
-//! standard scenarios (publishers and subscribers in one process, closed or open loop), `relay` serves
-//! as the bare relay the brokers are measured against. Latency comes
-//! from a send timestamp in the first payload bytes, read by the subscriber. One progress line a second
-//! goes to stderr, a JSON summary to stdout (or `--json FILE`). With `--broker-pid` the summary also
-//! holds the broker's CPU time per delivered message and its memory, from `/proc`.
+//! standard scenarios (publishers and subscribers in one process, closed or open loop), and `relay`
+//! serves as the bare relay the brokers are measured against. Latency comes from a send timestamp in
+//! the first payload bytes, read by the subscriber. One progress line a second goes to stderr, a JSON
+//! summary to stdout (or `--json FILE`). With `--broker-pid` the summary also holds the broker's CPU
+//! time per delivered message and its memory, from `/proc`.
 //!
 //! The generator is meant to cost far less CPU than the broker it measures: one thread by default,
 //! PUBLISH packets built from a template into batched writes, deliveries parsed without allocating.

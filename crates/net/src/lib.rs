@@ -4,9 +4,9 @@
 //! `connection` turns bytes into packets and back; `connect` handles CONNECT, session takeover and
 //! resume; `channel` runs the established connection (packets in, deliveries out, keep alive, retries,
 //! flow control, topic aliases); `outbound` builds what is sent to the client; `tls` and `ws` are the
-//! TLS and WebSocket transports, `limiter` the rate limits, `ordered` keeps reads in arrival order, `traffic` counts each
-//! connection's packets and bytes. Knows the codec and
-//! core; knows nothing of configuration files, the cluster or Cluster Linking.
+//! TLS and WebSocket transports, `limiter` the rate limits, `ordered` keeps reads in arrival order,
+//! `traffic` counts each connection's packets and bytes. Knows the codec and core; knows nothing of
+//! configuration files, the cluster or Cluster Linking.
 
 mod access;
 mod channel;
