@@ -3,9 +3,10 @@
 //! for, delivers every message unchanged (the payload stamps check order and sequence) and its
 //! CPU time is measured as a broker's is.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use linkmq_tests::{free_port, wait_listening};
 
 use serde_json::Value;
 
@@ -19,20 +20,13 @@ struct Relay {
 
 impl Relay {
     fn start() -> Relay {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let child = Command::new(BIN)
             .args(["relay", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .spawn()
             .expect("start relay");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "relay not listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, Duration::from_secs(10));
         Relay { child, port }
     }
 

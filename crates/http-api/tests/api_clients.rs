@@ -190,13 +190,8 @@ async fn an_offline_session_is_listed_as_disconnected_and_can_be_discarded() {
 async fn clients_show_their_sessions_live_state() {
     let api = TestApi::start().await;
     let addr = api.mqtt.to_string();
-    let mut o = ConnectOptions::new(addr.clone(), "kept");
-    o.properties.session_expiry_interval = Some(300);
-    let kept = api.client_with(o).await;
-    kept.subscribe("live/#", QoS::AtLeastOnce).await.unwrap();
-    kept.disconnect().await.unwrap();
     // Kept without its connection before anything is published to it.
-    client_until(&api, "kept", |k| k["connected"] == false).await;
+    kept_session(&api, "kept", "live/#").await;
 
     let v5 = Protocol::V5;
     let mut raw = RawConnection::connect(&addr).await.unwrap();
@@ -284,6 +279,17 @@ async fn clients_show_their_sessions_live_state() {
 }
 
 /// `GET /api/v5/clients/{id}` polled every 10 ms until `cond` holds (for up to 5 s).
+/// Client `id` subscribed to `filter` at QoS 1, then disconnected with a 300 s session expiry:
+/// returns once the API lists its session as kept without a connection.
+async fn kept_session(api: &TestApi, id: &str, filter: &str) {
+    let mut o = ConnectOptions::new(api.mqtt.to_string(), id);
+    o.properties.session_expiry_interval = Some(300);
+    let client = api.client_with(o).await;
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    client.disconnect().await.unwrap();
+    client_until(api, id, |k| k["connected"] == false).await;
+}
+
 async fn client_until(api: &TestApi, id: &str, cond: impl Fn(&Value) -> bool) -> Value {
     let until = std::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -382,12 +388,7 @@ async fn clients_count_their_connections_traffic_and_their_queues_drops() {
     assert_eq!(listed["data"][0]["recv_msg"], 2, "{listed}");
 
     // A kept session with a queue of 2 that is sent 5 messages drops 3, and shows no traffic.
-    let mut o = ConnectOptions::new(addr.clone(), "overflowing");
-    o.properties.session_expiry_interval = Some(300);
-    let kept = api.client_with(o).await;
-    kept.subscribe("count/#", QoS::AtLeastOnce).await.unwrap();
-    kept.disconnect().await.unwrap();
-    client_until(&api, "overflowing", |k| k["connected"] == false).await;
+    kept_session(&api, "overflowing", "count/#").await;
     let publisher = api.client("publisher").await;
     for i in 0..5 {
         publisher
