@@ -78,6 +78,9 @@ impl Forwarder for ClusterForwarder {
                 warn!(topic = %msg.topic, "retained message not replicated: proposal queue full");
             }
         }
+        if !c.routes.concerns_others(c.id) {
+            return 0;
+        }
         let m = c
             .routes
             .matches(&msg.topic, &msg.from, broker.settings.shared_strategy);

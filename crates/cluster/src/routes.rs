@@ -110,6 +110,8 @@ impl FilterNodes {
 struct Tables {
     trie: TopicTrie<FilterNodes>,
     by_node: HashMap<NodeId, HashSet<WireRoute>>,
+    /// Shared groups held on some filter by some node (this one included).
+    groups: usize,
 }
 
 impl Tables {
@@ -123,7 +125,10 @@ impl Tables {
                 e.direct.insert(node);
             }
             Some(g) => {
-                let g = e.groups.entry(g.clone()).or_default();
+                let g = e.groups.entry(g.clone()).or_insert_with(|| {
+                    self.groups += 1;
+                    GroupNodes::default()
+                });
                 if let Err(i) = g.nodes.binary_search(&node) {
                     g.nodes.insert(i, node);
                 }
@@ -148,6 +153,7 @@ impl Tables {
                     gn.nodes.retain(|n| *n != node);
                     if gn.nodes.is_empty() {
                         e.groups.remove(g);
+                        self.groups -= 1;
                     }
                 }
             }
@@ -234,6 +240,14 @@ impl RouteTable {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Whether a publish can need more from this table than node `me`'s own direct routes, which
+    /// its local router serves: a shared group on any node, or any route of another node. When
+    /// not, [`RouteTable::matches`] has nothing to say to `me` and the walk is skipped.
+    pub(crate) fn concerns_others(&self, me: NodeId) -> bool {
+        let t = self.read();
+        t.groups > 0 || t.by_node.iter().any(|(n, r)| *n != me && !r.is_empty())
     }
 
     /// Who needs a message on `topic` from `publisher`, shared groups picked by `strategy`.
@@ -351,5 +365,31 @@ mod tests {
                 .is_empty()
         );
         assert!(t.routes_of(1).is_empty());
+    }
+
+    #[test]
+    fn only_another_nodes_route_or_a_shared_group_concerns_the_cluster() {
+        let t = RouteTable::default();
+        assert!(!t.concerns_others(1));
+        t.apply(1, &[r("a/+", None), r("b", None)], &[]);
+        assert!(
+            !t.concerns_others(1),
+            "this node's direct routes are its router's"
+        );
+        assert!(t.concerns_others(2), "node 2 must forward to node 1");
+        t.apply(1, &[r("s", Some("g")), r("s", Some("h"))], &[]);
+        assert!(t.concerns_others(1), "groups are dispatched cluster-wide");
+        t.apply(1, &[], &[r("s", Some("g"))]);
+        assert!(t.concerns_others(1));
+        t.apply(1, &[], &[r("s", Some("h"))]);
+        assert!(!t.concerns_others(1), "the last group is gone");
+        t.apply(2, &[r("x", Some("g"))], &[]);
+        t.apply(3, &[r("x", Some("g"))], &[]);
+        t.drop_node(2);
+        assert!(t.concerns_others(1));
+        t.replace(3, &[r("y", None)]);
+        assert!(t.concerns_others(1), "node 3 still has a direct route");
+        t.drop_node(3);
+        assert!(!t.concerns_others(1));
     }
 }
