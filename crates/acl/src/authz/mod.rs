@@ -9,12 +9,12 @@
 pub mod rule;
 pub mod term;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use foldhash::fast::RandomState;
 use linkmq_core::access::{Action, Authorizer, ClientAuthz, DenyAction, Permission};
 use linkmq_core::registry::ClientInfo;
 use linkmq_core::topic;
@@ -263,7 +263,7 @@ impl AclEngine {
             snapshot: None,
             client,
             is_superuser,
-            cache: HashMap::new(),
+            cache: DecisionCache::default(),
         }
     }
 }
@@ -281,7 +281,21 @@ pub struct AclClient {
     snapshot: Option<Arc<Snapshot>>,
     client: Arc<ClientInfo>,
     is_superuser: bool,
-    cache: HashMap<(Action, String), (Permission, Instant)>,
+    cache: DecisionCache,
+}
+
+/// Decisions by (action, topic). Looked up by a borrowed topic, so a hit allocates nothing; hashed
+/// with foldhash (seeded per process): the map is per client and bounded by `max_size`.
+type DecisionCache = hashbrown::HashMap<(Action, String), (Permission, Instant), RandomState>;
+
+/// `(Action, &str)` standing for the `(Action, String)` key: same hash, same equality.
+#[derive(Hash)]
+struct KeyRef<'a>(Action, &'a str);
+
+impl hashbrown::Equivalent<(Action, String)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(Action, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 impl AclClient {
@@ -322,9 +336,8 @@ impl ClientAuthz for AclClient {
                 .iter()
                 .any(|f| topic::matches(f, topic) || f == topic);
         let now = Instant::now();
-        let key = (action, topic.to_string());
         if cacheable
-            && let Some((p, at)) = self.cache.get(&key)
+            && let Some((p, at)) = self.cache.get(&KeyRef(action, topic))
             && now.duration_since(*at) < c.ttl
         {
             return *p;
@@ -344,7 +357,7 @@ impl ClientAuthz for AclClient {
             {
                 self.cache.remove(&oldest);
             }
-            self.cache.insert(key, (p, now));
+            self.cache.insert((action, topic.to_string()), (p, now));
         }
         p
     }
@@ -361,5 +374,58 @@ impl ClientAuthz for AclClient {
                     .settings
                     .deny_action
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use linkmq_codec::{Protocol, QoS};
+
+    use super::*;
+
+    #[test]
+    fn a_cached_decision_is_found_by_the_borrowed_topic_and_its_own_action() {
+        let e = AclEngine::new(AuthzSettings::default(), "{allow, all}.").unwrap();
+        let info = ClientInfo {
+            client_id: "c1".into(),
+            username: None,
+            peer: None,
+            protocol: Protocol::V5,
+            keep_alive: 60,
+            clean_start: true,
+            connected_at_ms: 0,
+            listener: "tcp:default".into(),
+            peer_cert: None,
+        };
+        let mut c = e.client_for(Arc::new(info), false);
+        let publish = Action::Publish {
+            qos: QoS::AtMostOnce,
+            retain: false,
+        };
+        assert_eq!(c.authorize(publish, "a/b"), Permission::Allow);
+        assert_eq!(c.cached(), 1);
+        // Mark the entry: a lookup that finds it answers Deny, one that misses decides Allow again.
+        for (p, _) in c.cache.values_mut() {
+            *p = Permission::Deny;
+        }
+        assert_eq!(
+            c.authorize(publish, "a/b"),
+            Permission::Deny,
+            "served from the cache"
+        );
+        assert_eq!(
+            c.authorize(publish, "a/c"),
+            Permission::Allow,
+            "another topic"
+        );
+        let subscribe = Action::Subscribe {
+            qos: QoS::AtMostOnce,
+        };
+        assert_eq!(
+            c.authorize(subscribe, "a/b"),
+            Permission::Allow,
+            "another action"
+        );
+        assert_eq!(c.cached(), 3);
     }
 }
