@@ -12,6 +12,7 @@
 
 mod deliveries;
 mod multi;
+mod pacer;
 mod procfs;
 mod relay;
 mod run;

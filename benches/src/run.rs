@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::deliveries::{Deliveries, frame_at};
 use crate::multi;
+use crate::pacer::Pacer;
 use crate::procfs;
 use crate::shards::Shards;
 use crate::stats::{Stats, progress};
@@ -497,6 +498,12 @@ async fn publisher(
     let mut seq: u64 = 0;
     let mut inflight: usize = 0;
     let mut pkid: u16 = 0;
+    // Open loop: woken by a timerfd when the next message is due (tokio's timer would send
+    // them in bursts); tokio's timer stands in if the kernel has no timerfd.
+    let mut pacer = match plan.pacing {
+        Pacing::Rate(_) => Pacer::new().ok(),
+        _ => None,
+    };
 
     // Wait for the start signal (everyone connected), then run to the limit or the deadline.
     let mut go = shared.go.clone();
@@ -607,7 +614,7 @@ async fn publisher(
                 }
             }
             _ = &mut credit, if waiting_credit => {}
-            _ = sleep_opt(next_due) => {}
+            _ = pace(&mut pacer, next_due) => {}
             _ = &mut expiry => break,
         }
     }
@@ -659,6 +666,19 @@ fn take_acks(rbuf: &mut BytesMut, wbuf: &mut BytesMut) -> usize {
         rbuf.advance(header + len);
     }
     acked
+}
+
+/// Sleeps until `at` on the pacer if there is one, else on tokio's timer; forever if `at` is None.
+async fn pace(pacer: &mut Option<Pacer>, at: Option<Instant>) {
+    match (pacer, at) {
+        (Some(p), Some(at)) => {
+            if p.sleep_until(at).await.is_err() {
+                sleep_opt(Some(at)).await;
+            }
+        }
+        (None, at) => sleep_opt(at).await,
+        (Some(_), None) => std::future::pending().await,
+    }
 }
 
 async fn sleep_opt(at: Option<Instant>) {
