@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use linkmq_codec::{QoS, SubOptions};
+use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
 use crate::hooks::{RouteKey, RouteListener};
@@ -328,7 +329,8 @@ impl Router {
     /// Returns the number of sessions the message was handed to.
     pub fn dispatch(&self, msg: &Arc<Message>, metrics: &Metrics) -> usize {
         let trie = self.read();
-        let mut direct: Vec<&Member> = Vec::new();
+        // On the stack up to 8 matching subscriptions: most publishes reach a few sessions.
+        let mut direct: SmallVec<[&Member; 8]> = SmallVec::new();
         let mut delivered = 0;
         let groups = !self.shared_delegated.load(Ordering::Relaxed);
         trie.for_each_match(&msg.topic, |filter, entry| {
