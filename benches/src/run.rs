@@ -533,10 +533,9 @@ async fn publisher(
         match plan.pacing {
             Pacing::Window(w) => n = n.min(shared.window_room(w)),
             Pacing::Rate(r) => {
-                let due = (start.elapsed().as_secs_f64() * r) as u64 + 1;
-                n = n.min(due.saturating_sub(seq));
+                n = n.min(due_now(r, seq, start.elapsed(), n));
                 if n == 0 {
-                    next_due = Some(start + Duration::from_secs_f64((seq + 1) as f64 / r));
+                    next_due = Some(start + due_after(r, seq));
                 }
             }
             Pacing::Unpaced => {}
@@ -668,6 +667,21 @@ fn take_acks(rbuf: &mut BytesMut, wbuf: &mut BytesMut) -> usize {
     acked
 }
 
+/// When message `i` (from 0) of a publisher paced at `r` msg/s is due, counted from its start.
+fn due_after(r: f64, i: u64) -> Duration {
+    Duration::from_nanos((i as f64 * 1e9 / r) as u64)
+}
+
+/// How many messages from `seq` on are due `elapsed` after the start, at most `max`. The same
+/// [`due_after`] gives the wake-up time, so a publisher woken when message `seq` is due sends it.
+fn due_now(r: f64, seq: u64, elapsed: Duration, max: u64) -> u64 {
+    let mut n = 0;
+    while n < max && due_after(r, seq + n) <= elapsed {
+        n += 1;
+    }
+    n
+}
+
 /// Sleeps until `at` on the pacer if there is one, else on tokio's timer; forever if `at` is None.
 async fn pace(pacer: &mut Option<Pacer>, at: Option<Instant>) {
     match (pacer, at) {
@@ -685,5 +699,39 @@ async fn sleep_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paced_publisher_sends_each_message_when_due_not_an_interval_later() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            due_now(1000.0, 0, Duration::ZERO, 256),
+            1,
+            "the first at once"
+        );
+        assert_eq!(due_now(1000.0, 1, Duration::from_micros(999), 256), 0);
+        assert_eq!(due_now(1000.0, 1, ms(1), 256), 1, "the second at 1 ms");
+        assert_eq!(due_now(1000.0, 1, Duration::from_micros(2500), 256), 2);
+        assert_eq!(
+            due_now(1000.0, 0, ms(1000), 256),
+            256,
+            "a late publisher catches up in batches"
+        );
+        assert_eq!(due_after(10_000.0, 25), Duration::from_micros(2500));
+        // Woken when the next message is due, whatever the rate, it is sent then.
+        for r in [3.0, 7.5, 999.0, 1000.0, 10_000.0, 33_333.0] {
+            for seq in 0..5000 {
+                assert_eq!(
+                    due_now(r, seq, due_after(r, seq), 256),
+                    1,
+                    "r {r} seq {seq}"
+                );
+            }
+        }
     }
 }
