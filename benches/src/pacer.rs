@@ -138,7 +138,8 @@ mod tests {
         rt().block_on(async {
             let mut p = Pacer::new().unwrap();
             let t0 = Instant::now();
-            let due = t0 + 5 * MIN_GAP;
+            // Far enough off that the 1 ms timeout ends first even on a loaded machine.
+            let due = t0 + 200 * MIN_GAP;
             // Armed, then dropped when the timeout (rounded to tokio's 1 ms tick) ends first.
             let cut = tokio::time::timeout(MIN_GAP, p.sleep_until(due)).await;
             assert!(cut.is_err(), "not due yet");

@@ -28,6 +28,10 @@ pub enum Control {
     /// Report the session's live state (the REST API's client view); answered at once, the owner
     /// goes on. Queued only while half the mailbox is free ([`ControlSender::try_send`]).
     Info { reply: oneshot::Sender<SessionInfo> },
+    /// The broker is shutting down ([`Registry::shut_down_all`]): close the connection (v5:
+    /// DISCONNECT 0x8B) and keep the session as the shutdown leaves it. Never queued: a flag in the
+    /// mailbox, so a full mailbox cannot hold it back, handed out after what is queued.
+    Shutdown,
 }
 
 /// A session's live state, as `GET /api/v5/clients` shows it (EMQX's field names).
@@ -98,6 +102,8 @@ struct Mailbox {
     senders: u32,
     /// The receiver was dropped.
     closed: bool,
+    /// [`Control::Shutdown`] is due (once).
+    shutdown: bool,
 }
 
 /// The sending side of a connection's control mailbox (kept in its registry entry).
@@ -115,6 +121,7 @@ pub fn control_mailbox() -> (ControlSender, ControlReceiver) {
         waker: None,
         senders: 1,
         closed: false,
+        shutdown: false,
     }));
     (ControlSender(inner.clone()), ControlReceiver(inner))
 }
@@ -150,6 +157,23 @@ impl ControlSender {
     }
 }
 
+impl ControlSender {
+    /// Hands the owner [`Control::Shutdown`]: room or not, once.
+    pub fn shut_down(&self) {
+        let waker = {
+            let mut m = lock_mailbox(&self.0);
+            if m.closed {
+                return;
+            }
+            m.shutdown = true;
+            m.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
 impl Clone for ControlSender {
     fn clone(&self) -> Self {
         lock_mailbox(&self.0).senders += 1;
@@ -180,6 +204,9 @@ impl ControlReceiver {
             let mut m = lock_mailbox(&self.0);
             if !m.queue.is_empty() {
                 return Poll::Ready(Some(m.queue.remove(0)));
+            }
+            if std::mem::take(&mut m.shutdown) {
+                return Poll::Ready(Some(Control::Shutdown));
             }
             if m.senders == 0 {
                 return Poll::Ready(None);
@@ -326,6 +353,16 @@ impl Registry {
         removed
     }
 
+    /// Tells every registered owner the broker is shutting down ([`Control::Shutdown`]). A
+    /// connection checks the broker's shutdown token once after it registers, and listens for
+    /// this in its mailbox from then on, instead of polling the token (a lock shared by every
+    /// connection) on each turn.
+    pub fn shut_down_all(&self) {
+        for s in self.lock().iter() {
+            s.0.ctl.shut_down();
+        }
+    }
+
     /// Installs the cluster-wide directory consulted on CONNECT and told of released client ids.
     pub fn set_directory(&self, d: Arc<dyn crate::hooks::SessionDirectory>) {
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Some(d);
@@ -428,6 +465,43 @@ mod tests {
             Some(Control::Takeover { resume: true, .. })
         ));
         assert!(matches!(second, Some(Control::Kick { .. })));
+    }
+
+    #[tokio::test]
+    async fn shutdown_reaches_every_owner_after_what_is_queued_even_a_full_mailbox() {
+        let reg = Registry::default();
+        let mut e = entry("a", 1);
+        let (ctl, mut rx_a) = control_mailbox();
+        e.ctl = ctl;
+        reg.register(e);
+        let mut e = entry("b", 2);
+        let (ctl, mut rx_b) = control_mailbox();
+        e.ctl = ctl;
+        for _ in 0..CONTROL_CAPACITY {
+            e.ctl.try_send(kick()).unwrap();
+        }
+        reg.register(e);
+        let waiting = tokio::spawn(async move {
+            let got = rx_a.recv().await;
+            (got, rx_a)
+        });
+        tokio::task::yield_now().await;
+        reg.shut_down_all();
+        let (got, mut rx_a) = waiting.await.unwrap();
+        assert!(
+            matches!(got, Some(Control::Shutdown)),
+            "the waiting owner is woken"
+        );
+        for _ in 0..CONTROL_CAPACITY {
+            assert!(matches!(rx_b.recv().await, Some(Control::Kick { .. })));
+        }
+        assert!(
+            matches!(rx_b.recv().await, Some(Control::Shutdown)),
+            "after the queue"
+        );
+        // Once: then the mailbox is as before (no request, senders alive: pending).
+        let again = tokio::time::timeout(std::time::Duration::from_millis(20), rx_a.recv()).await;
+        assert!(again.is_err(), "shutdown is handed out once");
     }
 
     fn entry(client_id: &str, conn_id: u64) -> ClientEntry {

@@ -233,6 +233,11 @@ impl Channel {
         // Since when the socket has taken none of what waits for it (for send_timeout): the clock
         // is read when a write is first refused, not per write; any progress clears it.
         let mut stalled_since: Option<Instant> = None;
+        // Registered by now: a shutdown from here on reaches the mailbox (`Registry::shut_down_all`
+        // runs after the token is cancelled); one that came before is seen here.
+        if self.broker.shutdown.is_cancelled() {
+            return Exit::Shutdown;
+        }
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
             if let Some(exit) = self.handle_buffered(conn, false) {
@@ -261,7 +266,8 @@ impl Channel {
                 paused.is_some()
             };
             tokio::select! {
-                _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
+                // Shutdown comes through the mailbox (`Registry::shut_down_all`): no lock shared by
+                // every connection is taken on each turn.
                 ctl = self.ctl_rx.recv(), if ctl_open => match ctl {
                     Some(Control::Takeover { resume, reply }) => {
                         // What the client sent before it reconnected comes first.
@@ -282,8 +288,11 @@ impl Channel {
                         info.conn = Some(conn.stats.snapshot());
                         let _ = reply.send(info);
                     }
+                    Some(Control::Shutdown) => return Exit::Shutdown,
                     None => ctl_open = false,
                 },
+                // Forgotten by the registry: no shutdown comes through the mailbox any more.
+                _ = self.broker.shutdown.cancelled(), if !ctl_open => return Exit::Shutdown,
                 r = read_some(&mut conn.reader, &mut conn.rbuf), if !paused => match r {
                     Ok(0) => return Exit::Abnormal("closed by peer without DISCONNECT"),
                     Ok(n) => {
@@ -430,6 +439,7 @@ impl Channel {
                     Some(Control::Info { reply }) => {
                         let _ = reply.send(self.session.info(Some(disconnected_at_ms)));
                     }
+                    Some(Control::Shutdown) => return,
                 },
                 d = recv_opt(self.session.deliveries()) => {
                     if let Some(d) = d {

@@ -239,6 +239,9 @@ impl Listener {
                 serve_upgraded(stream, peer, &options, limiter, broker, name, permit).await;
             });
         }
+        // Connections learn of the shutdown through their control mailboxes (each checks the token
+        // once after registering, so none registered meanwhile is missed).
+        broker.registry.shut_down_all();
         info!(listener = %name, "listener stopped");
     }
 }
