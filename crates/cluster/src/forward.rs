@@ -78,12 +78,12 @@ impl Forwarder for ClusterForwarder {
                 warn!(topic = %msg.topic, "retained message not replicated: proposal queue full");
             }
         }
-        if !c.routes.concerns_others(c.id) {
+        let Some(m) =
+            c.routes
+                .matches(c.id, &msg.topic, &msg.from, broker.settings.shared_strategy)
+        else {
             return 0;
-        }
-        let m = c
-            .routes
-            .matches(&msg.topic, &msg.from, broker.settings.shared_strategy);
+        };
         let mut per_node: BTreeMap<NodeId, (bool, Vec<(String, String)>)> = BTreeMap::new();
         let mut delivered = 0;
         for n in m.direct.iter().filter(|n| **n != c.id) {

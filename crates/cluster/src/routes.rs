@@ -242,22 +242,21 @@ impl RouteTable {
         v
     }
 
-    /// Whether a publish can need more from this table than node `me`'s own direct routes, which
-    /// its local router serves: a shared group on any node, or any route of another node. When
-    /// not, [`RouteTable::matches`] has nothing to say to `me` and the walk is skipped.
-    pub(crate) fn concerns_others(&self, me: NodeId) -> bool {
-        let t = self.read();
-        t.groups > 0 || t.by_node.iter().any(|(n, r)| *n != me && !r.is_empty())
-    }
-
-    /// Who needs a message on `topic` from `publisher`, shared groups picked by `strategy`.
+    /// Who needs a message on `topic` from `publisher` published on node `me`, shared groups
+    /// picked by `strategy`. None, without walking the trie, when the table holds nothing but
+    /// `me`'s own direct routes, which `me`'s local router serves: no shared group on any node
+    /// and no route of another node.
     pub(crate) fn matches(
         &self,
+        me: NodeId,
         topic: &str,
         publisher: &str,
         strategy: SharedStrategy,
-    ) -> Matched {
+    ) -> Option<Matched> {
         let t = self.read();
+        if t.groups == 0 && t.by_node.iter().all(|(n, r)| *n == me || r.is_empty()) {
+            return None;
+        }
         let mut out = Matched::default();
         t.trie.for_each_match(topic, |filter, e| {
             out.direct.extend(e.direct.iter().copied());
@@ -272,7 +271,7 @@ impl RouteTable {
                 ));
             }
         });
-        out
+        Some(out)
     }
 }
 
@@ -326,20 +325,29 @@ mod tests {
         );
         t.apply(2, &[r("a/b", None), r("a/b", Some("g"))], &[]);
         t.apply(3, &[r("x", None)], &[]);
-        let m = t.matches("a/b", "p", SharedStrategy::RoundRobin);
+        let m = t
+            .matches(0, "a/b", "p", SharedStrategy::RoundRobin)
+            .unwrap();
         assert_eq!(m.direct, BTreeSet::from([1, 2]));
         assert_eq!(m.groups.len(), 1);
         let firsts: Vec<NodeId> = (0..4)
-            .map(|_| t.matches("a/b", "p", SharedStrategy::RoundRobin).groups[0].2[0])
+            .map(|_| {
+                t.matches(0, "a/b", "p", SharedStrategy::RoundRobin)
+                    .unwrap()
+                    .groups[0]
+                    .2[0]
+            })
             .collect();
         assert_eq!(firsts, vec![2, 1, 2, 1]);
         let h1 = t
-            .matches("a/b", "pub-1", SharedStrategy::HashClientId)
+            .matches(0, "a/b", "pub-1", SharedStrategy::HashClientId)
+            .unwrap()
             .groups[0]
             .2[0];
         for _ in 0..5 {
             assert_eq!(
-                t.matches("a/b", "pub-1", SharedStrategy::HashClientId)
+                t.matches(0, "a/b", "pub-1", SharedStrategy::HashClientId)
+                    .unwrap()
                     .groups[0]
                     .2[0],
                 h1
@@ -354,15 +362,15 @@ mod tests {
         t.replace(1, &[r("b", None), r("c", None)]);
         assert_eq!(t.routes_of(1), vec![r("b", None), r("c", None)]);
         assert!(
-            t.matches("a", "p", SharedStrategy::Random)
+            t.matches(0, "a", "p", SharedStrategy::Random)
+                .unwrap()
                 .direct
                 .is_empty()
         );
         assert_eq!(t.drop_node(1), 2);
         assert!(
-            t.matches("c", "p", SharedStrategy::Random)
-                .direct
-                .is_empty()
+            t.matches(0, "c", "p", SharedStrategy::Random).is_none(),
+            "no route is left, not even for c"
         );
         assert!(t.routes_of(1).is_empty());
     }
@@ -370,26 +378,24 @@ mod tests {
     #[test]
     fn only_another_nodes_route_or_a_shared_group_concerns_the_cluster() {
         let t = RouteTable::default();
-        assert!(!t.concerns_others(1));
+        let concerns = |me| t.matches(me, "s", "p", SharedStrategy::Random).is_some();
+        assert!(!concerns(1));
         t.apply(1, &[r("a/+", None), r("b", None)], &[]);
-        assert!(
-            !t.concerns_others(1),
-            "this node's direct routes are its router's"
-        );
-        assert!(t.concerns_others(2), "node 2 must forward to node 1");
+        assert!(!concerns(1), "this node's direct routes are its router's");
+        assert!(concerns(2), "node 2 must forward to node 1");
         t.apply(1, &[r("s", Some("g")), r("s", Some("h"))], &[]);
-        assert!(t.concerns_others(1), "groups are dispatched cluster-wide");
+        assert!(concerns(1), "groups are dispatched cluster-wide");
         t.apply(1, &[], &[r("s", Some("g"))]);
-        assert!(t.concerns_others(1));
+        assert!(concerns(1));
         t.apply(1, &[], &[r("s", Some("h"))]);
-        assert!(!t.concerns_others(1), "the last group is gone");
+        assert!(!concerns(1), "the last group is gone");
         t.apply(2, &[r("x", Some("g"))], &[]);
         t.apply(3, &[r("x", Some("g"))], &[]);
         t.drop_node(2);
-        assert!(t.concerns_others(1));
+        assert!(concerns(1));
         t.replace(3, &[r("y", None)]);
-        assert!(t.concerns_others(1), "node 3 still has a direct route");
+        assert!(concerns(1), "node 3 still has a direct route");
         t.drop_node(3);
-        assert!(!t.concerns_others(1));
+        assert!(!concerns(1));
     }
 }
