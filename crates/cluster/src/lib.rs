@@ -78,6 +78,8 @@ pub struct Cluster {
     /// The Raft storage; taken on shutdown so the file is closed.
     pub(crate) db: Mutex<Option<Arc<redb::Database>>>,
     pub(crate) peers: RwLock<HashMap<NodeId, Arc<PeerLink>>>,
+    /// Signalled when a link is added to `peers` (wakes the membership watch of a lone node).
+    pub(crate) peer_added: tokio::sync::Notify,
     pub(crate) local: Mutex<LocalState>,
     pub(crate) routes: RouteTable,
     pub(crate) directory: registry::Directory,
@@ -154,6 +156,7 @@ impl Cluster {
             raft: RwLock::new(None),
             db: Mutex::new(Some(Arc::new(db))),
             peers: RwLock::new(HashMap::new()),
+            peer_added: tokio::sync::Notify::new(),
             local: Mutex::new(LocalState::default()),
             routes: RouteTable::default(),
             directory: registry::Directory::default(),
@@ -276,6 +279,7 @@ impl Cluster {
             .or_default();
         self.tracker
             .spawn(transport::peer::run(self.clone(), link.clone()));
+        self.peer_added.notify_one();
         link
     }
 

@@ -402,16 +402,47 @@ impl Cluster {
     }
 }
 
+/// How often [`watch`] looks at the peer links while the node has company.
+const WATCH_TICK: Duration = Duration::from_millis(100);
+
 /// Keeps the peer links in line with the membership: links new members, drops removed ones with
 /// their routes and client ids, and drops the routes of members unreachable for too long.
+///
+/// While the node has peers (or no Raft yet) it looks every [`WATCH_TICK`], since a link's down
+/// time only grows with the clock. A node alone in its cluster has no link to watch: it waits for
+/// Raft to report a change of membership or leader, or for a link to be added, so an idle lone
+/// broker is not woken ten times a second for nothing (each such wake-up that meets a client's
+/// packet delays that packet).
 pub(crate) async fn watch(cluster: Arc<Cluster>) {
     let mut purged: BTreeSet<NodeId> = BTreeSet::new();
     let mut cleaning: BTreeSet<NodeId> = BTreeSet::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(WATCH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut server = None;
+    // Look once at the start, and at once whenever a new Raft is found (what it reported before
+    // it was subscribed to is not reported again).
+    let mut look_now = true;
     loop {
-        tokio::select! {
-            _ = cluster.cancel.cancelled() => return,
-            _ = tick.tick() => {}
+        if server.is_none() {
+            server = cluster.raft().map(|r| r.server_metrics());
+            look_now |= server.is_some();
+        }
+        if cluster.cancel.is_cancelled() {
+            return;
+        }
+        let alone = server.is_some() && is_alone(&cluster);
+        if !std::mem::take(&mut look_now) {
+            tokio::select! {
+                _ = cluster.cancel.cancelled() => return,
+                _ = tick.tick(), if !alone => {}
+                _ = cluster.peer_added.notified(), if alone => {}
+                changed = changed(&mut server), if alone => {
+                    if !changed {
+                        // This Raft stopped (the node joins or leaves a cluster): find the next.
+                        server = None;
+                    }
+                }
+            }
         }
         let now = cluster.members();
         if now.is_empty() {
@@ -476,6 +507,19 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
                 cleaning.remove(&p.id);
             }
         }
+    }
+}
+
+/// No member but this node, and no link to any other.
+fn is_alone(cluster: &Cluster) -> bool {
+    cluster.members().keys().all(|id| *id == cluster.id) && cluster.all_peers().is_empty()
+}
+
+/// Waits for the next report of `rx`; false once its sender is gone.
+async fn changed<T>(rx: &mut Option<tokio::sync::watch::Receiver<T>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 
