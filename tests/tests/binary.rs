@@ -345,3 +345,43 @@ async fn start_without_config_uses_the_embedded_default_on_1883() {
         .expect("linkmq still running 5 s after SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+// ---- an idle broker ----
+
+/// Sleeps of every thread of `pid` so far (each is a wake-up to come or past).
+fn voluntary_switches(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task") {
+        let status = std::fs::read_to_string(task.expect("task entry").path().join("status"))
+            .unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+/// A lone node with no client wakes only for its own timers (Raft's tick every 375 ms, the 1 s
+/// samplers, each woken twice by tokio's timer wheel), about 7 times a second, and for no polling:
+/// the cluster's membership watch, which looked every 100 ms, now waits for Raft to report a change
+/// when the node has no peer (about 24 wake-ups a second before). Every such wake-up that meets a
+/// client's packet makes the worker hand the packet to the other worker. Counted, not timed: a
+/// sleep of a thread is a wake-up, however loaded the machine.
+#[test]
+fn an_idle_lone_broker_is_not_woken_by_polling() {
+    let p = BrokerProcess::start("");
+    // Past the start (discovery, the first Raft election and log writes).
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = p.child.id();
+    let before = voluntary_switches(pid);
+    let window = Duration::from_secs(5);
+    std::thread::sleep(window);
+    let woken = voluntary_switches(pid) - before;
+    let per_second = woken as f64 / window.as_secs_f64();
+    assert!(
+        per_second < 15.0,
+        "an idle lone broker slept and woke {woken} times in {window:?} ({per_second:.1}/s)"
+    );
+}
