@@ -424,7 +424,9 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
     let mut look_now = true;
     loop {
         if server.is_none() {
-            server = cluster.raft().map(|r| r.server_metrics());
+            // A Raft whose core has stopped (its reports closed) counts as none: polled, not
+            // waited on, so a closed report cannot spin this loop.
+            server = cluster.raft().and_then(|r| open(r.server_metrics()));
             look_now |= server.is_some();
         }
         if cluster.cancel.is_cancelled() {
@@ -515,6 +517,11 @@ fn is_alone(cluster: &Cluster) -> bool {
     cluster.members().keys().all(|id| *id == cluster.id) && cluster.all_peers().is_empty()
 }
 
+/// `rx`, unless its sender is gone.
+fn open<T>(rx: tokio::sync::watch::Receiver<T>) -> Option<tokio::sync::watch::Receiver<T>> {
+    rx.has_changed().is_ok().then_some(rx)
+}
+
 /// Waits for the next report of `rx`; false once its sender is gone.
 async fn changed<T>(rx: &mut Option<tokio::sync::watch::Receiver<T>>) -> bool {
     match rx {
@@ -589,5 +596,28 @@ pub(crate) async fn discover(cluster: Arc<Cluster>) {
             _ = cluster.cancel.cancelled() => return,
             _ = tokio::time::sleep(cluster.opts.timers.reconnect.max(Duration::from_millis(300))) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_watch_waits_only_on_reports_that_can_still_come() {
+        let (tx, rx) = tokio::sync::watch::channel(0u8);
+        let mut open_rx = open(rx.clone());
+        assert!(open_rx.is_some(), "a live sender's reports are waited on");
+        tx.send(1).unwrap();
+        assert!(changed(&mut open_rx).await, "a report wakes the watch");
+        drop(tx);
+        // Once the sender is gone: the wait ends with false (the watch drops it) ...
+        assert!(!changed(&mut open_rx).await);
+        // ... and the same closed reports are not taken again, so the loop cannot spin on them.
+        assert!(open(rx).is_none());
+        // No receiver: the wait never ends by itself.
+        let mut none: Option<tokio::sync::watch::Receiver<u8>> = None;
+        let waited = tokio::time::timeout(Duration::from_millis(20), changed(&mut none)).await;
+        assert!(waited.is_err());
     }
 }
