@@ -134,8 +134,7 @@ impl ControlSender {
     /// Queues `c` for the owner without waiting; refused when the owner is gone or the mailbox full
     /// (for a [`Control::Info`] query, half full).
     pub fn try_send(&self, c: Control) -> Result<(), ControlError> {
-        let waker = {
-            let mut m = lock_mailbox(&self.0);
+        self.change(|m| {
             if m.closed {
                 return Err(ControlError::Closed(c));
             }
@@ -148,29 +147,33 @@ impl ControlSender {
                 return Err(ControlError::Full(c));
             }
             m.queue.push(c);
+            Ok(())
+        })
+    }
+
+    /// Hands the owner [`Control::Shutdown`]: room or not, once.
+    pub fn shut_down(&self) {
+        let _ = self.change(|m| {
+            if m.closed {
+                return Err(());
+            }
+            m.shutdown = true;
+            Ok(())
+        });
+    }
+
+    /// Applies `f` to the mailbox; when it succeeds, wakes the owner if it waits (outside the
+    /// lock, so the woken owner does not contend for it).
+    fn change<E>(&self, f: impl FnOnce(&mut Mailbox) -> Result<(), E>) -> Result<(), E> {
+        let waker = {
+            let mut m = lock_mailbox(&self.0);
+            f(&mut m)?;
             m.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
         }
         Ok(())
-    }
-}
-
-impl ControlSender {
-    /// Hands the owner [`Control::Shutdown`]: room or not, once.
-    pub fn shut_down(&self) {
-        let waker = {
-            let mut m = lock_mailbox(&self.0);
-            if m.closed {
-                return;
-            }
-            m.shutdown = true;
-            m.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
     }
 }
 
@@ -183,17 +186,11 @@ impl Clone for ControlSender {
 
 impl Drop for ControlSender {
     fn drop(&mut self) {
-        let waker = {
-            let mut m = lock_mailbox(&self.0);
+        // The last sender gone: the owner's next receive ends (None).
+        let _ = self.change(|m| {
             m.senders -= 1;
-            if m.senders > 0 {
-                return;
-            }
-            m.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+            if m.senders > 0 { Err(()) } else { Ok(()) }
+        });
     }
 }
 
