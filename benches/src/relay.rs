@@ -106,9 +106,15 @@ struct Outcome {
     close: bool,
 }
 
-/// Serves on `addr` until killed.
+/// Serves on `addr` until killed, after printing the address it bound on stdout.
 pub fn run(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).with_context(|| format!("bind {addr}"))?;
+    // The address it took (port 0 asks the system for a free one), for whoever started it.
+    let bound = listener.local_addr()?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "relay listening on {bound}")?;
+    stdout.flush()?;
+    drop(stdout);
     serve(listener)
 }
 
@@ -129,7 +135,7 @@ fn serve(mut listener: TcpListener) -> anyhow::Result<()> {
         }
         for ev in &events {
             if ev.token() == LISTENER {
-                accept_all(&listener, &poll, &mut conns)?;
+                accept_all(&listener, &poll, &mut conns);
                 continue;
             }
             let i = ev.token().0;
@@ -175,26 +181,29 @@ fn readable_now(conns: &[Option<Conn>], i: usize) -> bool {
                 .any(|s| s.subscriber && s.pending() > HIGH_WATER))
 }
 
-fn accept_all(
-    listener: &TcpListener,
-    poll: &Poll,
-    conns: &mut Vec<Option<Conn>>,
-) -> anyhow::Result<()> {
+fn accept_all(listener: &TcpListener, poll: &Poll, conns: &mut Vec<Option<Conn>>) {
     loop {
         let (mut sock, _) = match listener.accept() {
             Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // Out of descriptors and the like: the client retries.
-            Err(_) => return Ok(()),
+            Err(_) => return,
         };
-        sock.set_nodelay(true)?;
         let i = conns
             .iter()
             .position(Option::is_none)
             .unwrap_or(conns.len());
-        poll.registry()
-            .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        // A connection that cannot be set up (reset before it was accepted, say) is dropped; the
+        // relay goes on serving the others.
+        let setup = sock.set_nodelay(true).and_then(|()| {
+            poll.registry()
+                .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)
+        });
+        if let Err(e) = setup {
+            eprintln!("relay: dropped a connection it could not set up: {e}");
+            continue;
+        }
         let c = Conn {
             sock,
             rbuf: vec![0; 2 * READ_BUFFER],

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::{Buf, BytesMut};
 use linkmq_codec::QoS;
 use serde_json::{Value, json};
@@ -158,7 +159,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         index += 1;
     }
     for (i, h) in handshakes.into_iter().enumerate() {
-        if let Some(c) = h.await? {
+        // A failed idle connection is counted (`connections.failed`), not fatal.
+        if let Ok(c) = h.await? {
             c.reset_on_close();
             tasks.push(shards.spawn(i, idle(c, stats.clone())));
         }
@@ -202,9 +204,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
             index += 1;
         }
         for (i, h) in handshakes.into_iter().enumerate() {
-            let Some(mut c) = h.await? else {
-                anyhow::bail!("subscriber {i} could not connect");
-            };
+            let mut c = h
+                .await?
+                .with_context(|| format!("subscriber {i} could not connect"))?;
             c.subscribe(&[sp.filter.replace("%i", &i.to_string())], sp.qos)
                 .await?;
             tasks.push(tokio::spawn(subscriber(c, shared.clone())));
@@ -225,9 +227,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<Value> {
         }
         let pp = Arc::new(pp.clone());
         for (i, h) in handshakes.into_iter().enumerate() {
-            let Some(c) = h.await? else {
-                anyhow::bail!("publisher {i} could not connect");
-            };
+            let c = h
+                .await?
+                .with_context(|| format!("publisher {i} could not connect"))?;
             publishers.push(tokio::spawn(publisher(
                 c,
                 i as u32,
@@ -381,7 +383,7 @@ async fn spawn_connect(
     rate_start: (Instant, usize),
     stats: Arc<Stats>,
     on: Option<(&Shards, usize)>,
-) -> JoinHandle<Option<Conn>> {
+) -> JoinHandle<anyhow::Result<Conn>> {
     if plan.conn_rate > 0.0 {
         let (t0, i0) = rate_start;
         let at = t0 + Duration::from_secs_f64((index - i0) as f64 / plan.conn_rate);
@@ -409,14 +411,14 @@ async fn spawn_connect(
                     .connect_latency
                     .record_n(t0.elapsed().as_nanos() as u64, 1);
                 stats.connected.fetch_add(1, Relaxed);
-                Some(c)
+                Ok(c)
             }
             Err(e) => {
                 stats.conn_failed.fetch_add(1, Relaxed);
                 if !quiet {
                     eprintln!("connect failed: {e:#}");
                 }
-                None
+                Err(e)
             }
         }
     };

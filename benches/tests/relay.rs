@@ -3,10 +3,9 @@
 //! for, delivers every message unchanged (the payload stamps check order and sequence) and its
 //! CPU time is measured as a broker's is.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use linkmq_tests::{free_port, wait_listening};
 
 use serde_json::Value;
 
@@ -19,19 +18,31 @@ struct Relay {
 }
 
 impl Relay {
+    /// Starts the relay on a port the system picks, read from the line it prints once bound (no
+    /// port chosen here that something else could take first, no probe connection).
     fn start() -> Relay {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .args(["relay", "-p", &port.to_string()])
+        let mut child = Command::new(BIN)
+            .args(["relay", "-p", "0"])
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("start relay");
-        wait_listening(port, Duration::from_secs(10));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the relay's first line");
+        let port = line
+            .trim()
+            .strip_prefix("relay listening on ")
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("the relay's first line names its address: {line:?}"))
+            .port();
         Relay { child, port }
     }
 
     /// `linkmq-bench scenario NAME --quick` through the relay, with `extra` flags; its summary.
-    fn scenario(&self, name: &str, extra: &[&str]) -> Value {
+    fn scenario(&mut self, name: &str, extra: &[&str]) -> Value {
         let out = Command::new(BIN)
             .args(["scenario", name, "--quick", "--quiet", "-p"])
             .arg(self.port.to_string())
@@ -43,8 +54,12 @@ impl Relay {
             .expect("run linkmq-bench");
         assert!(
             out.status.success(),
-            "{name} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{name} failed: {} (the relay on port {}: {:?})",
+            String::from_utf8_lossy(&out.stderr),
+            self.port,
+            self.child
+                .try_wait()
+                .map(|s| s.map_or("running".into(), |s| s.to_string()))
         );
         serde_json::from_slice(&out.stdout).expect("JSON summary")
     }
@@ -72,7 +87,7 @@ fn assert_every_message_arrived(s: &Value) {
 
 #[test]
 fn the_relay_delivers_every_message_of_the_scenarios_it_stands_in_for() {
-    let relay = Relay::start();
+    let mut relay = Relay::start();
     for name in ["qos0", "qos1", "fanout", "fanin", "payload-64k"] {
         let s = relay.scenario(name, &[]);
         assert_every_message_arrived(&s);
@@ -87,7 +102,7 @@ fn the_relay_delivers_every_message_of_the_scenarios_it_stands_in_for() {
 
 #[test]
 fn the_relay_answers_mqtt_3_1_1_clients_in_their_version() {
-    let relay = Relay::start();
+    let mut relay = Relay::start();
     let s = relay.scenario("qos1", &["-V", "4"]);
     assert_eq!(s["protocol"].as_u64(), Some(4));
     assert_every_message_arrived(&s);
@@ -95,7 +110,7 @@ fn the_relay_answers_mqtt_3_1_1_clients_in_their_version() {
 
 #[test]
 fn the_relay_keeps_an_open_loop_rate() {
-    let relay = Relay::start();
+    let mut relay = Relay::start();
     let s = relay.scenario("latency-qos1-10k", &[]);
     assert_every_message_arrived(&s);
     assert!(s["latency_us"]["count"].as_u64() > Some(0), "{s}");
