@@ -185,6 +185,23 @@ async fn spec_9_8_fixing_misconfigurations_at_runtime_recovers_without_restart()
         .unwrap();
     let got = texts(&collect(&s, usize::MAX, Duration::from_millis(500)).await);
     assert!(got.contains(&"works".to_string()), "{got:?}");
+    // West started with its only link disabled: its rate sampler slept, and woke when the link
+    // came. The forwarding rate is sampled every second: publish until a sample sees it move.
+    let until = std::time::Instant::now() + UP;
+    loop {
+        p.publish("t/1", "rate", QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        let m = west.api("GET", "/cluster/links/east/metrics", None).1;
+        if m["metrics"]["forwarding"]["rate_max"].as_f64() > Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no forwarding rate sampled: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -84,6 +84,8 @@ pub struct LinkManager {
     config: Mutex<Vec<LinkConfig>>,
     statuses: Mutex<HashMap<String, Arc<LinkStatus>>>,
     metrics: Arc<Mutex<HashMap<String, Arc<LinkMetrics>>>>,
+    /// Told when `metrics` gains a link: the rate task sleeps while there is none.
+    metrics_added: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for LinkManager {
@@ -158,6 +160,7 @@ impl LinkManager {
             config: Mutex::new(Vec::new()),
             statuses: Mutex::new(HashMap::new()),
             metrics,
+            metrics_added: tokio::sync::Notify::new(),
         });
         tracker.spawn(mgr.clone().gc_task());
         tracker.spawn(mgr.clone().rate_task());
@@ -184,9 +187,22 @@ impl LinkManager {
         }
     }
 
+    /// Samples each link's forwarding rate every second while the node has a link; with none it
+    /// waits for one instead of waking the runtime every second for nothing.
     async fn rate_task(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if self.metrics_map().is_empty() {
+                // `notify_one` keeps a permit, so a link added after the check is not missed.
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return,
+                    _ = self.metrics_added.notified() => {}
+                }
+                // The first sample (the baseline) at once, the next a second later.
+                tick.reset_immediately();
+                continue;
+            }
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tick.tick() => {}
@@ -204,10 +220,15 @@ impl LinkManager {
     }
 
     fn metrics_for(&self, name: &str) -> Arc<LinkMetrics> {
-        self.metrics_map()
-            .entry(name.to_string())
-            .or_default()
-            .clone()
+        let mut map = self.metrics_map();
+        if let Some(m) = map.get(name) {
+            return m.clone();
+        }
+        let m = Arc::new(LinkMetrics::default());
+        map.insert(name.to_string(), m.clone());
+        drop(map);
+        self.metrics_added.notify_one();
+        m
     }
 
     /// This cluster's name.
