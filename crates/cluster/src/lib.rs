@@ -97,6 +97,10 @@ pub struct Cluster {
     pub(crate) membership_op: tokio::sync::Mutex<()>,
     /// Serializes membership changes this node carries out for others.
     pub(crate) admit_op: tokio::sync::Mutex<()>,
+    /// Where Raft runs (see [`raft::thread`]).
+    pub(crate) raft_thread: raft::thread::RaftThread,
+    /// The clients' runtime: what Raft's calls spawn (peer links) runs here, not on Raft's thread.
+    pub(crate) runtime: tokio::runtime::Handle,
     /// Handlers of replicated application commands.
     pub(crate) app: Arc<raft::state_machine::AppHandlers>,
     /// Providers of the extra figures this node reports to the others.
@@ -148,6 +152,8 @@ impl Cluster {
             name,
         };
         let (ptx, prx) = mpsc::channel(10_000);
+        let raft_thread = raft::thread::RaftThread::start()
+            .map_err(|e| ClusterError::Op(format!("cannot start the Raft thread: {e}")))?;
         let cluster = Arc::new(Cluster {
             id: node_id(&me.name),
             me,
@@ -169,6 +175,8 @@ impl Cluster {
             tracker: tracker.clone(),
             membership_op: tokio::sync::Mutex::new(()),
             admit_op: tokio::sync::Mutex::new(()),
+            raft_thread,
+            runtime: tokio::runtime::Handle::current(),
             app: Arc::default(),
             extras: RwLock::new(Vec::new()),
             tls,
@@ -205,6 +213,7 @@ impl Cluster {
         for p in self.all_peers() {
             p.cancel.cancel();
         }
+        self.raft_thread.stop();
     }
 
     /// Stops Raft and waits until its workers let go of the storage (so it can be wiped or closed).
@@ -277,8 +286,10 @@ impl Cluster {
             .stashes
             .entry(id)
             .or_default();
-        self.tracker
-            .spawn(transport::peer::run(self.clone(), link.clone()));
+        self.tracker.spawn_on(
+            transport::peer::run(self.clone(), link.clone()),
+            &self.runtime,
+        );
         self.peer_added.notify_one();
         link
     }
@@ -326,7 +337,9 @@ impl Cluster {
             .is_ok()
     }
 
-    /// Registers the handler of replicated commands of `kind` (called with the origin node).
+    /// Registers the handler of replicated commands of `kind` (called with the origin node). It
+    /// runs on the Raft thread: it should return quickly, and start any task on a runtime handle
+    /// it took when registered.
     pub fn on_replicated(&self, kind: &str, handler: raft::state_machine::AppHandler) {
         self.app.set(kind, handler);
     }

@@ -167,6 +167,8 @@ pub(crate) fn replicate_links(cluster: &Cluster, manager: &LinkManager) {
 /// Applies the link lists other nodes replicate to this node's manager (persisted like API changes).
 pub(crate) fn follow_links(cluster: &Cluster, manager: &Arc<LinkManager>) {
     let m = manager.clone();
+    // Replicated commands are applied on the Raft thread; the links run on the clients' runtime.
+    let runtime = tokio::runtime::Handle::try_current().ok();
     cluster.on_replicated(
         LINKS_KIND,
         Arc::new(move |_origin, data| {
@@ -178,7 +180,7 @@ pub(crate) fn follow_links(cluster: &Cluster, manager: &Arc<LinkManager>) {
                 .filter_map(|v| linkmq_config::LinkConfig::from_json(v).ok())
                 .collect();
             let m = m.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            if let Some(rt) = &runtime {
                 rt.spawn(async move {
                     if let Err(e) = m.replace_all(links).await {
                         tracing::warn!(error = %e, "replicated cluster links not applied");

@@ -1,10 +1,12 @@
 //! Raft (openraft) for what the nodes must agree on: [`types`] (commands, node records),
 //! [`log_store`] (the log and vote on disk), [`state_machine`] (retained messages, membership, on
-//! disk), [`network`] (RPCs over the cluster transport). [`start`] opens them for this node.
+//! disk), [`network`] (RPCs over the cluster transport), [`thread`] (where it runs). [`start`]
+//! opens them for this node.
 
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+pub(crate) mod thread;
 pub mod types;
 
 use std::sync::Arc;
@@ -31,7 +33,8 @@ fn config(cluster: &Cluster) -> Result<Arc<openraft::Config>, ClusterError> {
         .map_err(|e| ClusterError::Raft(e.to_string()))
 }
 
-/// Opens this node's Raft on the stored log and state (a fresh node starts uninitialized).
+/// Opens this node's Raft on the stored log and state (a fresh node starts uninitialized), on the
+/// node's Raft thread.
 pub(crate) async fn start(
     cluster: &Arc<Cluster>,
     broker: &Arc<Broker>,
@@ -47,8 +50,13 @@ pub(crate) async fn start(
     let net = network::Network {
         cluster: cluster.clone(),
     };
-    Raft::new(cluster.id, config(cluster)?, net, log, sm)
+    let (id, config) = (cluster.id, config(cluster)?);
+    // On the Raft thread, so that what openraft spawns runs there.
+    cluster
+        .raft_thread
+        .run(async move { Raft::new(id, config, net, log, sm).await })
         .await
+        .ok_or_else(|| ClusterError::Op("shutting down".into()))?
         .map_err(|e| ClusterError::Raft(e.to_string()))
 }
 
