@@ -96,15 +96,16 @@ mod tests {
             .unwrap_or(0)
     }
 
-    async fn wait_for_threads(n: usize) {
+    /// Waits (blocking: the runtime's own workers go on) until `n` such threads run.
+    fn wait_for_threads(n: usize, what: &str) {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while raft_threads() != n {
             assert!(
                 std::time::Instant::now() < until,
-                "{} {NAME} threads, expected {n}",
+                "{what}: {} {NAME} threads, expected {n}",
                 raft_threads()
             );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
@@ -114,7 +115,7 @@ mod tests {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let t = RaftThread::start_named(NAME).unwrap();
-            wait_for_threads(1).await;
+            wait_for_threads(1, "started");
             let name = t
                 .run(async {
                     // What the work spawns runs on the same thread.
@@ -127,20 +128,13 @@ mod tests {
                 .flatten();
             assert_eq!(name.as_deref(), Some(NAME));
             t.stop();
-            wait_for_threads(0).await;
+            wait_for_threads(0, "stopped");
             assert_eq!(t.run(async { 1 }).await, None, "ended: runs nothing");
         });
         // Never stopped: it ends with the runtime that started it.
         let t = rt.block_on(async { RaftThread::start_named(NAME).unwrap() });
         std::mem::forget(t);
         drop(rt);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while raft_threads() != 0 {
-            assert!(
-                std::time::Instant::now() < until,
-                "the thread outlived its runtime"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_for_threads(0, "the thread outlived its runtime");
     }
 }
