@@ -85,11 +85,14 @@ fn start_with_env(extra: &str, env: &[(&str, &str)]) -> BrokerProcess {
     p
 }
 
-/// Waits until something accepts on 127.0.0.1:`port`; panics with the log if the process exits.
+/// Waits until something accepts on 127.0.0.1:`port` and the broker has said so on stderr (it
+/// serves before it prints); panics with the log if the process exits.
 fn wait_listening(child: &mut Child, port: u16, log: &Path) {
     let until = Instant::now() + Duration::from_secs(20);
     while Instant::now() < until {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && std::fs::read_to_string(log).is_ok_and(|t| t.contains(&format!(":{port} (")))
+        {
             return;
         }
         if let Some(status) = child.try_wait().expect("try_wait") {

@@ -11,7 +11,7 @@ mod link_support;
 use std::time::Duration;
 
 use cluster_support::netns::{NetLab, in_ns};
-use cluster_support::proc::{ProcNode, wait_until};
+use cluster_support::proc::{ProcNode, wait_nodes, wait_until};
 use cluster_support::{TempDir, rand_u64};
 use linkmq_client::{Client, ConnectOptions, Event};
 use linkmq_codec::{QoS, ReasonCode};
@@ -126,7 +126,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     }
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     for n in &nodes {
-        wait_until("ctl status shows 3 running", CONVERGE, || {
+        wait_nodes(&nodes, "ctl status shows 3 running", CONVERGE, || {
             n.running() == names
         });
     }
@@ -188,7 +188,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
         );
     }
     nodes[2].kill();
-    wait_until("n3 stopped in n1's view", CONVERGE, || {
+    wait_nodes(&nodes, "n3 stopped in n1's view", CONVERGE, || {
         nodes[0].status()["status"]["stopped_nodes"][0] == nodes[2].name.as_str()
     });
     wait_until("/nodes shows n3 stopped", CONVERGE, || {
@@ -201,7 +201,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     );
     nodes[2].start();
     for n in &nodes {
-        wait_until("3 running again", CONVERGE, || n.running() == names);
+        wait_nodes(&nodes, "3 running again", CONVERGE, || n.running() == names);
     }
     let s3 = connect(&nodes[2].mqtt(), "s3").await;
     s3.subscribe("keep/#", QoS::AtLeastOnce).await.unwrap();
@@ -223,7 +223,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     assert!(ok, "force-leave: {out}");
     let two = vec![names[0].clone(), names[2].clone()];
     for i in [0, 2] {
-        wait_until("two members left", CONVERGE, || {
+        wait_nodes(&nodes, "two members left", CONVERGE, || {
             let s = nodes[i].status();
             s["status"]["members"].as_array().map(|a| a.len()) == Some(2)
                 && nodes[i].running() == two
@@ -235,7 +235,7 @@ async fn process_restarted_node_rejoins_with_its_persisted_state_ctl_and_api_agr
     let (ok, out) = nodes[2].ctl(&["leave"]);
     assert!(ok, "leave: {out}");
     for i in [0, 2] {
-        wait_until("alone", CONVERGE, || {
+        wait_nodes(&nodes, "alone", CONVERGE, || {
             nodes[i].running() == vec![nodes[i].name.clone()]
         });
     }
@@ -277,7 +277,9 @@ fn netns_cluster(lab: &NetLab, root: &TempDir, timers: &str) -> Vec<ProcNode> {
     }
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     for n in &nodes {
-        wait_until("3 running members", CONVERGE, || n.running() == names);
+        wait_nodes(&nodes, "3 running members", CONVERGE, || {
+            n.running() == names
+        });
     }
     nodes
 }
@@ -339,7 +341,9 @@ fn faults_killing_any_one_node_of_three_keeps_the_others_serving_and_routing() {
             tokio::task::block_in_place(|| {
                 nodes[victim].start();
                 for n in nodes.iter() {
-                    wait_until("back to 3 running", CONVERGE, || n.running() == names);
+                    wait_nodes(&nodes, "back to 3 running", CONVERGE, || {
+                        n.running() == names
+                    });
                 }
             });
         }
@@ -392,7 +396,7 @@ fn faults_partitioned_node_heals_and_converges_without_losing_acknowledged_qos1(
         );
         // The majority notices and goes on; a new route there is made while n3 is away.
         tokio::task::block_in_place(|| {
-            wait_until("n1 sees n3 stopped", CONVERGE, || {
+            wait_nodes(&nodes, "n1 sees n3 stopped", CONVERGE, || {
                 nodes[0].status()["status"]["stopped_nodes"][0] == names[2].as_str()
             })
         });
@@ -416,7 +420,9 @@ fn faults_partitioned_node_heals_and_converges_without_losing_acknowledged_qos1(
         lab2.heal(2);
         tokio::task::block_in_place(|| {
             for n in nodes.iter() {
-                wait_until("3 running after heal", CONVERGE, || n.running() == names);
+                wait_nodes(&nodes, "3 running after heal", CONVERGE, || {
+                    n.running() == names
+                });
             }
         });
         assert_eq!(

@@ -10,7 +10,7 @@ mod link_support;
 
 use std::time::Duration;
 
-use cluster_support::proc::{ProcNode, wait_until};
+use cluster_support::proc::{ProcNode, wait_nodes, wait_until};
 use cluster_support::{TempDir, rand_u64};
 use linkmq_client::{Client, ConnectOptions, Event};
 use linkmq_codec::{QoS, ReasonCode};
@@ -107,7 +107,7 @@ async fn link_2x2_scenario_1_and_5_forward_once_deliver_once_each_ttl_removes_de
         assert!(ok, "join: {out}");
         let names: Vec<String> = c.iter().map(|n| n.name.clone()).collect();
         for n in c.iter() {
-            wait_until("2 running members", CONVERGE, || n.running() == names);
+            wait_nodes(c, "2 running members", CONVERGE, || n.running() == names);
         }
     }
     // Subscriptions on both receiving nodes; both route actors replicate into A.

@@ -432,7 +432,9 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
         if cluster.cancel.is_cancelled() {
             return;
         }
-        let alone = server.is_some() && is_alone(&cluster);
+        let alone = server
+            .as_ref()
+            .is_some_and(|rx| is_alone(&cluster, &members_in(rx)));
         if !std::mem::take(&mut look_now) {
             tokio::select! {
                 _ = cluster.cancel.cancelled() => return,
@@ -446,7 +448,14 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
                 }
             }
         }
-        let now = cluster.members();
+        // The membership of the report just waited on: openraft sends its server report before
+        // its full metrics, so `cluster.members()` (the full metrics) can still be the old one
+        // here, and this report would never be looked at again.
+        let now = server.as_mut().map(|rx| {
+            rx.borrow_and_update();
+            members_in(rx)
+        });
+        let now = now.unwrap_or_else(|| cluster.members());
         if now.is_empty() {
             continue;
         }
@@ -513,9 +522,21 @@ pub(crate) async fn watch(cluster: Arc<Cluster>) {
 }
 
 /// No member but this node, and no link to any other.
-fn is_alone(cluster: &Cluster) -> bool {
-    cluster.members().keys().all(|id| *id == cluster.id) && cluster.all_peers().is_empty()
+fn is_alone(cluster: &Cluster, members: &BTreeMap<NodeId, ClusterNode>) -> bool {
+    members.keys().all(|id| *id == cluster.id) && cluster.all_peers().is_empty()
 }
+
+/// The members (id → node) in Raft's latest server report.
+fn members_in(rx: &ServerReport) -> BTreeMap<NodeId, ClusterNode> {
+    let m = rx.borrow();
+    m.membership_config
+        .nodes()
+        .map(|(id, n)| (*id, n.clone()))
+        .collect()
+}
+
+type ServerReport =
+    tokio::sync::watch::Receiver<openraft::metrics::RaftServerMetrics<NodeId, ClusterNode>>;
 
 /// `rx`, unless its sender is gone.
 fn open<T>(rx: tokio::sync::watch::Receiver<T>) -> Option<tokio::sync::watch::Receiver<T>> {

@@ -204,6 +204,23 @@ impl ProcNode {
         serde_json::from_str(out.lines().next().unwrap_or("")).expect("status JSON")
     }
 
+    /// `ctl cluster status` and the last lines of the log, for a failure message.
+    pub fn describe(&self) -> String {
+        const TAIL: usize = 60;
+        let (_, status) = if self.is_running() {
+            self.ctl(&["status"])
+        } else {
+            (false, "(not running)\n".to_string())
+        };
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(TAIL)..].join("\n");
+        format!(
+            "==== {} status:\n{status}==== {} log (last {TAIL} lines):\n{tail}\n",
+            self.name, self.name
+        )
+    }
+
     /// Running members as `linkmq ctl cluster status` reports them.
     pub fn running(&self) -> Vec<String> {
         let v = self.status();
@@ -225,12 +242,29 @@ impl Drop for ProcNode {
 }
 
 /// Polls `f` (blocking) until it holds; panics with `what` after `within`.
-pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, within: Duration, f: impl FnMut() -> bool) {
+    wait_until_or_show(what, within, f, String::new)
+}
+
+/// [`wait_until`] over processes: on timeout the panic shows every node's
+/// `ctl cluster status` and the end of its log, so a failure in CI can be read.
+pub fn wait_nodes(nodes: &[ProcNode], what: &str, within: Duration, f: impl FnMut() -> bool) {
+    wait_until_or_show(what, within, f, || {
+        nodes.iter().map(ProcNode::describe).collect()
+    })
+}
+
+fn wait_until_or_show(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> bool,
+    show: impl FnOnce() -> String,
+) {
     let start = Instant::now();
     let until = start + within;
     while !f() {
         if Instant::now() >= until {
-            panic!("not within {within:?}: {what}");
+            panic!("not within {within:?}: {what}\n{}", show());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
