@@ -517,3 +517,43 @@ async fn retry_flow(b: &TestBroker, proto: Protocol) {
         other => panic!("expected no more re-sends, got {other:?}"),
     }
 }
+
+/// A QoS 1 PUBLISH handed to an idle local subscriber is written to that subscriber before the
+/// publisher's PUBACK: once the publisher has its PUBACK, the subscriber's socket already holds the
+/// message (loopback TCP queues data at the receiver within the sending call). Acknowledging first
+/// woke the publisher, which, on a machine shared with the broker, ran before the delivery was
+/// written (`linkmq_core::ack_hold`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_puback_leaves_after_the_delivery_to_an_idle_local_subscriber() {
+    let b = TestBroker::start().await;
+    for proto in PROTOCOLS {
+        let mut sub = raw(&b, proto, "order-sub").await;
+        raw_subscribe(&mut sub, proto, "order/t", QoS::AtLeastOnce).await;
+        let mut publisher = raw(&b, proto, "order-pub").await;
+        // A second descriptor of the subscriber's socket, to look at what the kernel holds for it
+        // without waiting for tokio to hear of it.
+        let fd = std::os::fd::AsFd::as_fd(sub.stream_mut())
+            .try_clone_to_owned()
+            .unwrap();
+        let peek = std::net::TcpStream::from(fd);
+        for pkid in 1..=200u16 {
+            publisher
+                .send(&publish("order/t", "m", QoS::AtLeastOnce, pkid), proto)
+                .await
+                .unwrap();
+            match next(&mut publisher, proto).await {
+                Packet::PubAck(a) => assert_eq!(a.pkid, pkid),
+                other => panic!("expected PUBACK {pkid}, got {other:?}"),
+            }
+            let held = peek.peek(&mut [0u8; 1]);
+            assert!(
+                held.as_ref().is_ok_and(|n| *n > 0),
+                "{proto:?}: the PUBACK of message {pkid} came before its delivery ({held:?})"
+            );
+            let p = expect_publish(&mut sub, proto, "order/t", "m", QoS::AtLeastOnce).await;
+            sub.send(&Packet::PubAck(resp(p.pkid)), proto)
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -182,6 +182,7 @@ impl WireDelivery {
                 group: g.into(),
                 filter: f.into(),
             }),
+            hold: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use linkmq_codec::{QoS, ReasonCode};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessHooks;
+use crate::ack_hold::AckHold;
 use crate::hooks::{Forwarder, Intercept, PublishInterceptor, RouteListener};
 use crate::message::Message;
 use crate::metrics::{Counter, Metrics};
@@ -127,6 +128,11 @@ impl Broker {
 
     /// The pipeline for a client's PUBLISH (already authorized): interceptors, retained store, routing.
     pub fn publish(&self, msg: Arc<Message>) -> PublishOutcome {
+        self.publish_held(msg, None)
+    }
+
+    /// [`Broker::publish`], the deliveries to idle local sessions holding a share of `hold`.
+    pub fn publish_held(&self, msg: Arc<Message>, hold: Option<&AckHold>) -> PublishOutcome {
         self.metrics.inc(Counter::MessagesReceived);
         self.metrics.inc(match msg.qos {
             QoS::AtMostOnce => Counter::MessagesQos0Received,
@@ -148,14 +154,18 @@ impl Broker {
         if msg.retain && msg.origin.is_none() {
             self.store_retained(&msg);
         }
-        self.route(msg)
+        self.route_held(msg, hold)
     }
 
     /// Routing only (no interceptors, no retained store): local sessions, then forwarders. Used for
     /// broker-made messages and for messages that arrived from another node or cluster.
     pub fn route(&self, msg: Arc<Message>) -> PublishOutcome {
+        self.route_held(msg, None)
+    }
+
+    fn route_held(&self, msg: Arc<Message>, hold: Option<&AckHold>) -> PublishOutcome {
         self.metrics.inc(Counter::MessagesPublish);
-        let local = self.router.dispatch(&msg, &self.metrics);
+        let local = self.router.dispatch_held(&msg, &self.metrics, hold);
         let mut remote = 0;
         {
             let forwarders = self.forwarders.read().unwrap_or_else(|e| e.into_inner());

@@ -8,6 +8,7 @@
 //! Entry points: [`Broker`] (shared state), [`session::SessionState`] (owned by one connection task).
 
 pub mod access;
+pub mod ack_hold;
 pub mod banned;
 pub mod broker;
 pub mod hooks;

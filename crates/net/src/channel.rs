@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use linkmq_codec::{Connect, LastWill, ReasonCode};
 use linkmq_core::Broker;
+use linkmq_core::ack_hold::{AckHold, AckWait};
 use linkmq_core::message::Message;
 use linkmq_core::metrics::Counter;
 use linkmq_core::registry::{Control, ControlReceiver};
@@ -238,9 +240,17 @@ impl Channel {
         if self.broker.shutdown.is_cancelled() {
             return Exit::Shutdown;
         }
+        // Acknowledgements held until the local sessions this connection's last QoS 1/2
+        // messages went to have taken them (see `linkmq_core::ack_hold`).
+        let mut acks_wait: Option<AckWait> = None;
+        // A share of another connection's hold, taken with a delivery: let go once the write has
+        // been tried, or when nothing waits to be written, or while this connection's own writes
+        // wait (two connections never wait on each other).
+        let mut taken: Option<AckHold> = None;
         loop {
             // Handle whatever is already buffered, then pull queued messages into the write buffer.
-            if let Some(exit) = self.handle_buffered(conn, false) {
+            let mut turn: Option<AckHold> = None;
+            if let Some(exit) = self.handle_buffered(conn, false, &mut turn) {
                 return exit;
             }
             if conn.rbuf.is_empty() {
@@ -249,6 +259,18 @@ impl Channel {
                 conn.rbuf = bytes::BytesMut::new();
             }
             self.pump(conn);
+            if let Some(hold) = turn {
+                let task = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+                if let Some(wait) = hold.wait(&task) {
+                    acks_wait = Some(wait);
+                }
+            }
+            if acks_wait.as_ref().is_some_and(AckWait::released) {
+                acks_wait = None;
+            }
+            if conn.wbuf.is_empty() || acks_wait.is_some() {
+                taken = None;
+            }
             // In a block: an Option<Instant> kept in scope would be kept across the wait.
             let paused = {
                 let paused = conn.limiter.paused_until();
@@ -302,19 +324,30 @@ impl Channel {
                     Err(_) => return Exit::Abnormal("socket error"),
                 },
                 r = conn.wbuf.write_or_refusal(&mut conn.writer, stalled_since.is_none() && conn.send_timeout.timeout().is_some()),
-                    if !conn.wbuf.is_empty() => match r {
-                    Ok(Some(_)) => stalled_since = None,
-                    // Refused: the send timeout runs from now (the timer is armed above).
-                    Ok(None) => stalled_since = Some(Instant::now()),
-                    Err(_) => return Exit::Abnormal("socket error on write"),
+                    if !conn.wbuf.is_empty() && acks_wait.is_none() => {
+                    taken = None;
+                    match r {
+                        Ok(Some(_)) => stalled_since = None,
+                        // Refused: the send timeout runs from now (the timer is armed above).
+                        Ok(None) => stalled_since = Some(Instant::now()),
+                        Err(_) => return Exit::Abnormal("socket error on write"),
+                    }
                 },
-                d = recv_opt(self.session.deliveries()) => {
-                    if let Some(d) = d {
+                next = Inbox::new(self.session.deliveries(), acks_wait.as_ref()) => {
+                    let Next::Delivery(d) = next else {
+                        acks_wait = None;
+                        continue;
+                    };
+                    if let Some(mut d) = d {
+                        taken = d.hold.take().or(taken);
                         self.session.enqueue(&self.broker, d, true);
                         // Drain what else is waiting, up to a batch, so one wakeup moves many messages.
                         for _ in 0..64 {
                             match self.session.receiver().try_recv() {
-                                Ok(d) => self.session.enqueue(&self.broker, d, true),
+                                Ok(mut d) => {
+                                    taken = d.hold.take().or(taken);
+                                    self.session.enqueue(&self.broker, d, true);
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -363,6 +396,7 @@ impl Channel {
         &mut self,
         conn: &mut Connection<R, W>,
         despite_pause: bool,
+        turn: &mut Option<AckHold>,
     ) -> Option<Exit>
     where
         R: AsyncRead + Unpin + Send,
@@ -378,7 +412,7 @@ impl Channel {
                     if matches!(p, linkmq_codec::Packet::Publish(_)) {
                         conn.limiter.on_publish();
                     }
-                    if let Some(exit) = self.handle_packet(conn, p) {
+                    if let Some(exit) = self.handle_packet(conn, p, turn) {
                         return Some(exit);
                     }
                 }
@@ -441,8 +475,8 @@ impl Channel {
                     }
                     Some(Control::Shutdown) => return,
                 },
-                d = recv_opt(self.session.deliveries()) => {
-                    if let Some(d) = d {
+                next = Inbox::new(self.session.deliveries(), None) => {
+                    if let Next::Delivery(Some(d)) = next {
                         self.session.enqueue(&self.broker, d, false);
                     }
                 }
@@ -541,10 +575,37 @@ fn stall_deadline<R, W>(
 }
 
 /// The next delivery, or never when the session has no delivery channel (no subscription yet).
-async fn recv_opt(rx: Option<&mut mpsc::Receiver<Delivery>>) -> Option<Delivery> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
+/// The session's next delivery (`None` once its channel is closed; never without one), or word
+/// that the acknowledgements held for `wait` may go. One future for both keeps the connection's
+/// task as small as it was (every idle connection pays for each byte).
+struct Inbox<'a> {
+    rx: Option<&'a mut mpsc::Receiver<Delivery>>,
+    wait: Option<&'a AckWait>,
+}
+
+enum Next {
+    Delivery(Option<Delivery>),
+    AcksReleased,
+}
+
+impl<'a> Inbox<'a> {
+    fn new(rx: Option<&'a mut mpsc::Receiver<Delivery>>, wait: Option<&'a AckWait>) -> Self {
+        Inbox { rx, wait }
+    }
+}
+
+impl std::future::Future for Inbox<'_> {
+    type Output = Next;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Next> {
+        // The last share of a hold wakes this task when it goes.
+        if self.wait.is_some_and(AckWait::released) {
+            return Poll::Ready(Next::AcksReleased);
+        }
+        match self.rx.as_deref_mut() {
+            Some(rx) => rx.poll_recv(cx).map(Next::Delivery),
+            None => Poll::Pending,
+        }
     }
 }
 

@@ -380,7 +380,7 @@ impl Channel {
         let mut cx = Context::from_waker(Waker::noop());
         let mut read = 0;
         loop {
-            if let Some(exit) = self.handle_buffered(conn, true) {
+            if let Some(exit) = self.handle_buffered(conn, true, &mut None) {
                 return Some(exit);
             }
             if read >= SENT_FIRST_READ_MAX {

@@ -7,6 +7,7 @@ use linkmq_codec::{
     Packet, Properties, PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
     UnsubAck, Unsubscribe,
 };
+use linkmq_core::ack_hold::AckHold;
 use linkmq_core::message::Message;
 use linkmq_core::metrics::Counter;
 use linkmq_core::router::{Delivery, Subscription};
@@ -24,6 +25,7 @@ impl Channel {
         &mut self,
         conn: &mut Connection<R, W>,
         packet: Packet,
+        turn: &mut Option<AckHold>,
     ) -> Option<Exit>
     where
         R: AsyncRead + Unpin + Send,
@@ -31,7 +33,7 @@ impl Channel {
     {
         let v5 = conn.protocol.is_v5();
         match packet {
-            Packet::Publish(p) => return self.on_publish(conn, p),
+            Packet::Publish(p) => return self.on_publish(conn, p, turn),
             Packet::PubAck(a) => {
                 if self
                     .session
@@ -125,7 +127,13 @@ impl Channel {
         None
     }
 
-    fn on_publish<R, W>(&mut self, conn: &mut Connection<R, W>, mut p: Publish) -> Option<Exit>
+    /// `turn`: the hold on this turn's acks, made here with its first QoS 1/2 PUBLISH.
+    fn on_publish<R, W>(
+        &mut self,
+        conn: &mut Connection<R, W>,
+        mut p: Publish,
+        turn: &mut Option<AckHold>,
+    ) -> Option<Exit>
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send,
@@ -250,7 +258,17 @@ impl Channel {
             p.payload,
             std::mem::take(&mut p.properties),
         );
-        let outcome = self.broker.publish(Arc::new(msg));
+        // A lone QoS 1/2 message's ack waits for its local deliveries (`linkmq_core::ack_hold`);
+        // the second of a turn makes it a stream, whose acks do not wait.
+        let hold = if p.qos == QoS::AtMostOnce {
+            None
+        } else if let Some(h) = turn {
+            h.mark_stream();
+            None
+        } else {
+            Some(&*turn.insert(AckHold::new()))
+        };
+        let outcome = self.broker.publish_held(Arc::new(msg), hold);
         if p.qos != QoS::AtMostOnce {
             self.queue_pub_ack(conn, p.qos, p.pkid, outcome.reason);
         }
@@ -341,6 +359,7 @@ impl Channel {
                                     retain: true,
                                     sub_ids: sub_id.into_iter().collect(),
                                     shared: None,
+                                    hold: None,
                                 });
                             }
                         }

@@ -14,6 +14,7 @@ use linkmq_codec::{QoS, SubOptions};
 use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
+use crate::ack_hold::AckHold;
 use crate::hooks::{RouteKey, RouteListener};
 use crate::message::{ClientId, Message};
 use crate::metrics::{Counter, Metrics};
@@ -32,6 +33,9 @@ pub struct Delivery {
     pub sub_ids: Vec<u32>,
     /// Set when delivered through a shared subscription, so it can be redispatched.
     pub shared: Option<SharedRef>,
+    /// The publisher's acknowledgements wait until the session takes this delivery (see
+    /// [`crate::ack_hold`]); set only for a session whose mailbox was empty.
+    pub hold: Option<AckHold>,
 }
 
 /// Which shared subscription a delivery came through.
@@ -328,6 +332,17 @@ impl Router {
     /// subscriptions merged, all their subscription ids attached), one member per shared group.
     /// Returns the number of sessions the message was handed to.
     pub fn dispatch(&self, msg: &Arc<Message>, metrics: &Metrics) -> usize {
+        self.dispatch_held(msg, metrics, None)
+    }
+
+    /// [`Router::dispatch`], with a share of `hold` on each delivery to a session whose mailbox is
+    /// empty (one that has more to take first would keep the publisher's acks waiting).
+    pub fn dispatch_held(
+        &self,
+        msg: &Arc<Message>,
+        metrics: &Metrics,
+        hold: Option<&AckHold>,
+    ) -> usize {
         let trie = self.read();
         // On the stack up to 8 matching subscriptions: most publishes reach a few sessions.
         let mut direct: SmallVec<[&Member; 8]> = SmallVec::new();
@@ -345,7 +360,7 @@ impl Router {
             }
             for g in entry.groups.iter().filter(|_| groups) {
                 if let Some(m) = pick_member(g, msg, None) {
-                    let d = self.delivery_for(
+                    let mut d = self.delivery_for(
                         msg,
                         m,
                         Some(SharedRef {
@@ -353,6 +368,7 @@ impl Router {
                             filter: filter.into(),
                         }),
                     );
+                    d.hold = share(hold, &m.handle);
                     if send(&m.handle, d, metrics) {
                         delivered += 1;
                     }
@@ -374,6 +390,7 @@ impl Router {
                 d.sub_ids.extend(other.sub_ids);
                 j += 1;
             }
+            d.hold = share(hold, &first.handle);
             if send(&first.handle, d, metrics) {
                 delivered += 1;
             }
@@ -416,6 +433,7 @@ impl Router {
             retain: msg.retain && m.sub.options.retain_as_published,
             sub_ids: m.sub.sub_id.into_iter().collect(),
             shared,
+            hold: None,
         }
     }
 
@@ -512,6 +530,12 @@ fn pick_member<'a>(g: &'a Group, msg: &Message, exclude: Option<&str>) -> Option
                 .pick(&ids, &msg.from, &msg.topic, |i| usable(i, false))
         })?;
     g.members.get(idx)
+}
+
+/// A share of `hold` for a delivery to `handle`, when its mailbox is empty.
+fn share(hold: Option<&AckHold>, handle: &SubscriberHandle) -> Option<AckHold> {
+    hold.filter(|_| handle.tx.capacity() == handle.tx.max_capacity())
+        .cloned()
 }
 
 fn send(handle: &SubscriberHandle, d: Delivery, metrics: &Metrics) -> bool {

@@ -180,7 +180,10 @@ impl SessionState {
     }
 
     /// Queues a delivery for sending; drops expired messages and applies the queue bound (counted).
-    pub fn enqueue(&mut self, broker: &Broker, d: Delivery, online: bool) {
+    pub fn enqueue(&mut self, broker: &Broker, mut d: Delivery, online: bool) {
+        // A connection takes the share before this, to let go of it after its write; any other
+        // taker (a detached session) writes nothing, so the publisher need not wait.
+        d.hold = None;
         if d.msg.is_expired_now() {
             broker.metrics.inc(Counter::DeliveryDropped);
             broker.metrics.inc(Counter::DeliveryDroppedExpired);

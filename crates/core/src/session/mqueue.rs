@@ -130,6 +130,7 @@ mod tests {
             retain: false,
             sub_ids: vec![],
             shared: None,
+            hold: None,
         }
     }
 
