@@ -240,8 +240,8 @@ impl Channel {
         if self.broker.shutdown.is_cancelled() {
             return Exit::Shutdown;
         }
-        // Acknowledgements held until the local sessions this connection's last QoS 1/2
-        // messages went to have taken them (see `linkmq_core::ack_hold`).
+        // Acknowledgements held until the local sessions this connection's last lone QoS 1/2
+        // message went to have tried to write it (see `linkmq_core::ack_hold`).
         let mut acks_wait: Option<AckWait> = None;
         // A share of another connection's hold, taken with a delivery: let go once the write has
         // been tried, or when nothing waits to be written, or while this connection's own writes
@@ -574,7 +574,6 @@ fn stall_deadline<R, W>(
     stalled_since?.checked_add(conn.send_timeout.timeout()?)
 }
 
-/// The next delivery, or never when the session has no delivery channel (no subscription yet).
 /// The session's next delivery (`None` once its channel is closed; never without one), or word
 /// that the acknowledgements held for `wait` may go. One future for both keeps the connection's
 /// task as small as it was (every idle connection pays for each byte).
