@@ -67,14 +67,12 @@ impl Forwarder for ClusterForwarder {
         let c = &self.0;
         let Some(broker) = c.broker() else { return 0 };
         if msg.retain && msg.origin.is_none() && !msg.sys {
-            let cmd = if msg.payload.is_empty() {
-                Command::ClearRetained {
-                    topic: msg.topic.to_string(),
-                }
-            } else {
-                Command::SetRetained(Box::new(WireMessage::from_message(msg)))
-            };
+            // An empty payload clears the topic's retained message (applied as a clear).
+            // Noted before it is sent: Raft may apply it before `try_send` returns.
+            let cmd = Command::SetRetained(Box::new(WireMessage::from_message(msg)));
+            c.own_retained.proposed(&msg.topic, msg.id);
             if c.proposals.try_send(cmd).is_err() {
+                c.own_retained.withdraw(&msg.topic, msg.id);
                 warn!(topic = %msg.topic, "retained message not replicated: proposal queue full");
             }
         }

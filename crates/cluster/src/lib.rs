@@ -17,6 +17,7 @@ pub mod membership;
 pub mod options;
 pub mod raft;
 pub mod registry;
+pub mod retained_order;
 pub mod routes;
 pub mod takeover;
 pub mod transport;
@@ -103,6 +104,8 @@ pub struct Cluster {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Handlers of replicated application commands.
     pub(crate) app: Arc<raft::state_machine::AppHandlers>,
+    /// This node's retained writes on their way through Raft.
+    pub(crate) own_retained: Arc<retained_order::OwnRetainedWrites>,
     /// Providers of the extra figures this node reports to the others.
     extras: RwLock<Vec<(String, StatsExtra)>>,
     /// Mutual TLS between nodes (`rpc.driver = ssl`).
@@ -178,6 +181,7 @@ impl Cluster {
             raft_thread,
             runtime: tokio::runtime::Handle::current(),
             app: Arc::default(),
+            own_retained: Arc::default(),
             extras: RwLock::new(Vec::new()),
             tls,
             opts,

@@ -244,6 +244,8 @@ impl Cluster {
     /// Discards this node's cluster state and starts a fresh Raft (a one-node cluster when `alone`).
     async fn reset(self: &Arc<Self>, alone: bool) -> Result<(), ClusterError> {
         self.stop_raft().await;
+        // Writes proposed to the discarded log may never be applied: none may hold others back.
+        self.own_retained.clear();
         crate::raft::wipe(&*self.db()?).map_err(|e| ClusterError::Storage {
             path: self.opts.data_dir.display().to_string(),
             message: e.to_string(),

@@ -45,8 +45,14 @@ pub(crate) async fn start(
     };
     let db = cluster.db()?;
     let log = log_store::LogStore::new(db.clone()).map_err(storage)?;
-    let sm = state_machine::StateMachine::open(db, broker, cluster.app.clone(), cluster.id)
-        .map_err(storage)?;
+    let sm = state_machine::StateMachine::open(
+        db,
+        broker,
+        cluster.app.clone(),
+        cluster.own_retained.clone(),
+        cluster.id,
+    )
+    .map_err(storage)?;
     let net = network::Network {
         cluster: cluster.clone(),
     };

@@ -19,6 +19,7 @@ use super::types::{
     Command, CommandResult, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
 };
+use crate::retained_order::OwnRetainedWrites;
 use crate::wire::WireMessage;
 
 /// Topic → postcard-encoded retained message.
@@ -44,6 +45,7 @@ pub struct StateMachine {
     db: Arc<Database>,
     broker: Weak<Broker>,
     app: Arc<AppHandlers>,
+    own_retained: Arc<OwnRetainedWrites>,
     me: NodeId,
 }
 
@@ -79,6 +81,7 @@ impl StateMachine {
         db: Arc<Database>,
         broker: &Arc<Broker>,
         app: Arc<AppHandlers>,
+        own_retained: Arc<OwnRetainedWrites>,
         me: NodeId,
     ) -> Result<StateMachine, redb::Error> {
         let txn = db.begin_write()?;
@@ -89,6 +92,7 @@ impl StateMachine {
             db,
             broker: Arc::downgrade(broker),
             app,
+            own_retained,
             me,
         };
         for w in sm
@@ -204,11 +208,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 last = Some(e.log_id);
                 match e.payload {
                     EntryPayload::Blank => {}
+                    // An empty payload clears (the form this node proposes a clear in).
+                    EntryPayload::Normal(Command::SetRetained(w)) if w.payload.is_empty() => {
+                        ret.remove(w.topic.as_str()).map_err(sm_err)?;
+                        retained_changes.push((w.topic.clone(), w.id, None));
+                    }
                     EntryPayload::Normal(Command::SetRetained(w)) => {
                         let bytes = postcard::to_allocvec(&w).map_err(sm_err)?;
                         ret.insert(w.topic.as_str(), bytes.as_slice())
                             .map_err(sm_err)?;
-                        retained_changes.push((w.topic.clone(), Some(*w)));
+                        retained_changes.push((w.topic.clone(), w.id, Some(*w)));
                     }
                     EntryPayload::Normal(Command::App { origin, kind, data }) => {
                         if origin != self.me {
@@ -217,7 +226,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     EntryPayload::Normal(Command::ClearRetained { topic }) => {
                         ret.remove(topic.as_str()).map_err(sm_err)?;
-                        retained_changes.push((topic, None));
+                        retained_changes.push((topic, 0, None));
                     }
                     EntryPayload::Membership(m) => {
                         let sm = StoredMembership::new(Some(e.log_id), m);
@@ -240,7 +249,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         }
         if let Some(b) = broker {
-            for (topic, w) in retained_changes {
+            for (topic, id, w) in retained_changes {
+                // A newer write of this node to the topic is stored already and comes later.
+                if !self.own_retained.applies(&topic, id) {
+                    continue;
+                }
                 match w {
                     Some(w) => set_retained(&b, w),
                     None => {
