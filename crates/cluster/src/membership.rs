@@ -63,10 +63,7 @@ impl Cluster {
     /// The current members (id → node) per the Raft membership.
     pub fn members(&self) -> BTreeMap<NodeId, ClusterNode> {
         match self.raft() {
-            Some(r) => {
-                let m = r.metrics().borrow().membership_config.clone();
-                m.nodes().map(|(id, n)| (*id, n.clone())).collect()
-            }
+            Some(r) => node_map(&r.metrics().borrow().membership_config),
             None => BTreeMap::new(),
         }
     }
@@ -530,11 +527,12 @@ fn is_alone(cluster: &Cluster, members: &BTreeMap<NodeId, ClusterNode>) -> bool 
 
 /// The members (id → node) in Raft's latest server report.
 fn members_in(rx: &ServerReport) -> BTreeMap<NodeId, ClusterNode> {
-    let m = rx.borrow();
-    m.membership_config
-        .nodes()
-        .map(|(id, n)| (*id, n.clone()))
-        .collect()
+    node_map(&rx.borrow().membership_config)
+}
+
+/// The members (id → node) of a Raft membership.
+fn node_map(m: &openraft::StoredMembership<NodeId, ClusterNode>) -> BTreeMap<NodeId, ClusterNode> {
+    m.nodes().map(|(id, n)| (*id, n.clone())).collect()
 }
 
 type ServerReport =
