@@ -98,7 +98,8 @@ impl Forwarder for ClusterForwarder {
                         break;
                     }
                 } else if c.peer(n).is_some() {
-                    per_node.entry(n).or_default().1.push((filter, group));
+                    let names = (filter.to_string(), group.to_string());
+                    per_node.entry(n).or_default().1.push(names);
                     break;
                 }
             }

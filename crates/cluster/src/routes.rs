@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use linkmq_core::router::trie::TopicTrie;
 use linkmq_core::shared_sub::SharedStrategy;
 use rand::Rng;
+use smallvec::SmallVec;
 
 use crate::raft::types::NodeId;
 use crate::transport::WireRoute;
@@ -94,13 +95,23 @@ struct GroupNodes {
     sticky: Mutex<Option<NodeId>>,
 }
 
-#[derive(Debug, Default)]
+/// Names are reference-counted so a publish matching a group copies no string.
+#[derive(Debug)]
 struct FilterNodes {
+    filter: Arc<str>,
     direct: BTreeSet<NodeId>,
-    groups: BTreeMap<String, GroupNodes>,
+    groups: BTreeMap<Arc<str>, GroupNodes>,
 }
 
 impl FilterNodes {
+    fn new(filter: &str) -> FilterNodes {
+        FilterNodes {
+            filter: filter.into(),
+            direct: BTreeSet::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.direct.is_empty() && self.groups.is_empty()
     }
@@ -119,13 +130,15 @@ impl Tables {
         if !self.by_node.entry(node).or_default().insert(r.clone()) {
             return;
         }
-        let e = self.trie.get_or_insert_with(&r.0, FilterNodes::default);
+        let e = self
+            .trie
+            .get_or_insert_with(&r.0, || FilterNodes::new(&r.0));
         match &r.1 {
             None => {
                 e.direct.insert(node);
             }
             Some(g) => {
-                let g = e.groups.entry(g.clone()).or_insert_with(|| {
+                let g = e.groups.entry(g.as_str().into()).or_insert_with(|| {
                     self.groups += 1;
                     GroupNodes::default()
                 });
@@ -149,10 +162,10 @@ impl Tables {
                 e.direct.remove(&node);
             }
             Some(g) => {
-                if let Some(gn) = e.groups.get_mut(g) {
+                if let Some(gn) = e.groups.get_mut(g.as_str()) {
                     gn.nodes.retain(|n| *n != node);
                     if gn.nodes.is_empty() {
-                        e.groups.remove(g);
+                        e.groups.remove(g.as_str());
                         self.groups -= 1;
                     }
                 }
@@ -169,9 +182,15 @@ impl Tables {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Matched {
     pub direct: BTreeSet<NodeId>,
-    /// (filter, group, candidates in order of preference).
-    pub groups: Vec<(String, String, Vec<NodeId>)>,
+    /// On the stack for the usual few.
+    pub groups: SmallVec<[GroupMatch; 2]>,
 }
+
+/// (filter, group, candidate nodes in order of preference).
+pub(crate) type GroupMatch = (Arc<str>, Arc<str>, Candidates);
+
+/// A shared group's nodes in order of preference.
+pub(crate) type Candidates = SmallVec<[NodeId; 4]>;
 
 /// Every node's routes.
 #[derive(Default)]
@@ -258,14 +277,14 @@ impl RouteTable {
             return None;
         }
         let mut out = Matched::default();
-        t.trie.for_each_match(topic, |filter, e| {
+        t.trie.for_each_match(topic, |_, e| {
             out.direct.extend(e.direct.iter().copied());
             for (name, g) in &e.groups {
                 if g.nodes.is_empty() {
                     continue;
                 }
                 out.groups.push((
-                    filter.to_string(),
+                    e.filter.clone(),
                     name.clone(),
                     order(g, strategy, publisher, topic),
                 ));
@@ -276,7 +295,7 @@ impl RouteTable {
 }
 
 /// The nodes of a group, the one `strategy` picks first, then the rest in ring order.
-fn order(g: &GroupNodes, strategy: SharedStrategy, publisher: &str, topic: &str) -> Vec<NodeId> {
+fn order(g: &GroupNodes, strategy: SharedStrategy, publisher: &str, topic: &str) -> Candidates {
     let n = g.nodes.len();
     let first = match strategy {
         SharedStrategy::RoundRobin => g.next.fetch_add(1, Ordering::Relaxed) % n,

@@ -73,8 +73,21 @@ struct Member {
 #[derive(Debug)]
 struct Group {
     name: Arc<str>,
+    /// The group's filter, shared by every delivery through it (see [`SharedRef`]).
+    filter: Arc<str>,
     picker: GroupPicker,
     members: Vec<Member>,
+}
+
+impl Group {
+    /// This group, for a delivery through it: two reference counts, no allocation (the delivery
+    /// is often dropped on another thread than the one that made it).
+    fn shared_ref(&self) -> SharedRef {
+        SharedRef {
+            group: self.name.clone(),
+            filter: self.filter.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -165,13 +178,11 @@ impl Router {
             return false;
         };
         match pick_member(g, msg, None) {
-            Some(m) => {
-                let shared = SharedRef {
-                    group: g.name.clone(),
-                    filter: filter.into(),
-                };
-                send(&m.handle, self.delivery_for(msg, m, Some(shared)), metrics)
-            }
+            Some(m) => send(
+                &m.handle,
+                self.delivery_for(msg, m, Some(g.shared_ref())),
+                metrics,
+            ),
             None => false,
         }
     }
@@ -238,6 +249,7 @@ impl Router {
                         });
                         entry.groups.push(Group {
                             name: g.into(),
+                            filter: filter.into(),
                             picker: GroupPicker::new(self.strategy),
                             members: Vec::new(),
                         });
@@ -348,7 +360,7 @@ impl Router {
         let mut direct: SmallVec<[&Member; 8]> = SmallVec::new();
         let mut delivered = 0;
         let groups = !self.shared_delegated.load(Ordering::Relaxed);
-        trie.for_each_match(&msg.topic, |filter, entry| {
+        trie.for_each_match(&msg.topic, |_, entry| {
             for m in &entry.direct {
                 if (m.sub.options.no_local || self.ignore_loop_deliver)
                     && m.handle.client_id == msg.from
@@ -360,14 +372,7 @@ impl Router {
             }
             for g in entry.groups.iter().filter(|_| groups) {
                 if let Some(m) = pick_member(g, msg, None) {
-                    let mut d = self.delivery_for(
-                        msg,
-                        m,
-                        Some(SharedRef {
-                            group: g.name.clone(),
-                            filter: filter.into(),
-                        }),
-                    );
+                    let mut d = self.delivery_for(msg, m, Some(g.shared_ref()));
                     d.hold = share(hold, &m.handle);
                     if send(&m.handle, d, metrics) {
                         delivered += 1;
