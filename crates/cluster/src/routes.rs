@@ -182,7 +182,7 @@ impl Tables {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Matched {
     pub direct: BTreeSet<NodeId>,
-    /// On the stack for the usual few.
+    /// The shared groups matched; on the stack for the usual one or two.
     pub groups: SmallVec<[GroupMatch; 2]>,
 }
 
