@@ -297,11 +297,11 @@ async fn scram_connect(addr: &str, user: &str, password: &str) -> ScramOutcome {
         will: None,
         username: None,
         password: None,
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             authentication_method: Some("SCRAM-SHA-256".into()),
             authentication_data: Some(Bytes::from(format!("n,,{client_first_bare}"))),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
     };
     raw.send(&Packet::Connect(Box::new(connect)), Protocol::V5)
         .await
@@ -319,7 +319,7 @@ async fn scram_connect(addr: &str, user: &str, password: &str) -> ScramOutcome {
         Some("SCRAM-SHA-256")
     );
     let server_first =
-        String::from_utf8(a.properties.authentication_data.unwrap().to_vec()).unwrap();
+        String::from_utf8(a.properties.authentication_data.clone().unwrap().to_vec()).unwrap();
     let mut nonce = "";
     let mut salt = Vec::new();
     let mut iterations = 0;
@@ -352,11 +352,11 @@ async fn scram_connect(addr: &str, user: &str, password: &str) -> ScramOutcome {
     let final_msg = format!("{without_proof},p={}", B64.encode(&proof));
     let auth = Auth {
         reason: ReasonCode::ContinueAuthentication,
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             authentication_method: Some("SCRAM-SHA-256".into()),
             authentication_data: Some(Bytes::from(final_msg)),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
     };
     raw.send(&Packet::Auth(auth), Protocol::V5).await.unwrap();
     let Some(Packet::ConnAck(connack)) = raw

@@ -548,10 +548,10 @@ async fn a_topic_alias_does_not_skip_authorization() {
     watcher.subscribe("#", QoS::AtLeastOnce).await.unwrap();
     let (p, _) = Client::connect(n.opts("alias")).await.unwrap();
     let with_alias = |topic: &str, payload: &'static str| {
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             topic_alias: Some(1),
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         Publish {
             topic: topic.into(),
             qos: QoS::AtLeastOnce,

@@ -375,10 +375,10 @@ async fn mosquitto_v5_sub_sees_user_properties_from_our_client() {
             qos: QoS::ExactlyOnce,
             topic: topic.into(),
             payload: Bytes::from_static(b"from-linkmq-client"),
-            properties: Properties {
+            properties: Properties::from(linkmq_codec::PropertyValues {
                 user_properties: vec![("origin".into(), "rust".into())],
                 ..Default::default()
-            },
+            }),
             ..Default::default()
         })
         .await

@@ -231,10 +231,10 @@ async fn max_topic_alias_is_announced_and_enforced_with_0x94() {
         qos: QoS::AtLeastOnce,
         topic: topic.into(),
         payload: Bytes::from_static(b"x"),
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             topic_alias: Some(alias),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     assert!(

@@ -46,11 +46,11 @@ impl FakeActor {
             topic: ROUTE_TOPIC.into(),
             qos: QoS::AtLeastOnce,
             payload: Bytes::from(ControlMessage::from(init).encode()),
-            properties: Properties {
+            properties: Properties::from(linkmq_codec::PropertyValues {
                 response_topic: Some(resp.clone()),
                 correlation_data: Some(Bytes::from_static(b"0123456789abcdef")),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
             ..Publish::default()
         };
         assert_eq!(
@@ -232,11 +232,11 @@ async fn spec_9_6_idempotent_ops_shared_routes_reincarnation_and_gc_over_the_wir
         topic: ROUTE_TOPIC.into(),
         qos: QoS::AtLeastOnce,
         payload: Bytes::from(ControlMessage::from(init).encode()),
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             response_topic: Some("$LINK/cluster/resp/east/x".into()),
             correlation_data: Some(Bytes::from_static(b"0000000000000000")),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
         ..Publish::default()
     };
     let _ = older.publish_with(publish).await;

@@ -72,12 +72,12 @@ async fn spec_9_1_existing_subscriptions_bootstrap_new_ones_replicate_one_copy_p
     s3.unsubscribe(&["t/new"]).await.unwrap();
     await_no_route(&p, "t/new", UP).await;
     // Messages published on west keep their QoS, properties and topic.
-    let props = linkmq_codec::Properties {
+    let props = linkmq_codec::Properties::from(linkmq_codec::PropertyValues {
         content_type: Some("text/plain".into()),
         user_properties: vec![("k".into(), "v".into())],
         message_expiry_interval: Some(100),
         ..Default::default()
-    };
+    });
     let publish = linkmq_codec::Publish {
         topic: "t/a/props".into(),
         qos: QoS::AtLeastOnce,

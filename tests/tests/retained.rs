@@ -274,10 +274,10 @@ async fn retained_message_is_not_delivered_after_expiry() {
         retain: true,
         topic: "exp/t".into(),
         payload: "short-lived".into(),
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             message_expiry_interval: Some(1),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     })
     .await
@@ -287,10 +287,10 @@ async fn retained_message_is_not_delivered_after_expiry() {
         retain: true,
         topic: "exp/long".into(),
         payload: "long-lived".into(),
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             message_expiry_interval: Some(60),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     })
     .await

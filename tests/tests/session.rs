@@ -289,9 +289,11 @@ async fn mqtt_3_2_2_2_v311_clean_session_0_persists_and_session_present_is_right
 #[tokio::test]
 async fn disconnect_session_expiry_interval_overrides_connect() {
     let b = TestBroker::start().await;
-    let with_expiry = |e: u32| Properties {
-        session_expiry_interval: Some(e),
-        ..Default::default()
+    let with_expiry = |e: u32| {
+        Properties::from(linkmq_codec::PropertyValues {
+            session_expiry_interval: Some(e),
+            ..Default::default()
+        })
     };
     // 30 s on CONNECT, 0 on DISCONNECT: gone now.
     let (c, _) = Client::connect(b.opts("dx-zero").session_expiry(30))
@@ -331,10 +333,10 @@ async fn mqtt_3_14_2_2_nonzero_expiry_on_disconnect_after_zero_is_protocol_error
     c.send(
         &Packet::Disconnect(Disconnect {
             reason: ReasonCode::Success,
-            properties: Properties {
+            properties: Properties::from(linkmq_codec::PropertyValues {
                 session_expiry_interval: Some(60),
                 ..Default::default()
-            },
+            }),
         }),
         Protocol::V5,
     )
@@ -468,10 +470,10 @@ async fn mqtt_3_3_2_5_queued_messages_expire_while_offline() {
             qos: QoS::AtLeastOnce,
             topic: t.into(),
             payload: t.into(),
-            properties: Properties {
+            properties: Properties::from(linkmq_codec::PropertyValues {
                 message_expiry_interval: Some(e),
                 ..Default::default()
-            },
+            }),
             ..Default::default()
         })
         .await

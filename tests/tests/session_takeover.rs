@@ -324,10 +324,10 @@ fn packets_sent_before_a_takeover_are_handled_before_it() {
             }));
             last.extend_from_slice(&old.encode(&Packet::Disconnect(Disconnect {
                 reason: ReasonCode::Success,
-                properties: Properties {
+                properties: Properties::from(linkmq_codec::PropertyValues {
                     session_expiry_interval: case.disconnect_expiry,
-                    ..Properties::default()
-                },
+                    ..Default::default()
+                }),
             })));
             old.write(&last);
             let (mut new, ack) = raw_connect(&addr, connect_packet(case.proto, &id, false, 0));

@@ -63,10 +63,10 @@ fn publish(topic: &str, payload: &str, qos: QoS, properties: Properties) -> Publ
 }
 
 fn alias(a: u16) -> Properties {
-    Properties {
+    Properties::from(linkmq_codec::PropertyValues {
         topic_alias: Some(a),
         ..Default::default()
-    }
+    })
 }
 
 // ---------------------------------------------------------------- topic aliases, client → broker
@@ -165,10 +165,10 @@ async fn unknown_topic_alias_with_empty_topic_is_a_protocol_error_0x82() {
 #[tokio::test]
 async fn outbound_topic_alias_first_publish_has_topic_then_alias_only() {
     let b = TestBroker::start().await;
-    let props = Properties {
+    let props = Properties::from(linkmq_codec::PropertyValues {
         topic_alias_maximum: Some(2),
         ..Default::default()
-    };
+    });
     let (mut raw, _) = raw_connect(&b, Protocol::V5, "aliased", props).await;
     raw.send(
         &Packet::Subscribe(Subscribe {
@@ -411,10 +411,10 @@ async fn mqtt_3_1_2_24_server_never_sends_a_packet_above_the_clients_maximum() {
 // ---------------------------------------------------------------- Message Expiry
 
 fn expiring(secs: u32) -> Properties {
-    Properties {
+    Properties::from(linkmq_codec::PropertyValues {
         message_expiry_interval: Some(secs),
         ..Default::default()
-    }
+    })
 }
 
 #[tokio::test]
@@ -479,10 +479,10 @@ fn sub_filter(filter: &str, qos: QoS) -> SubscribeFilter {
 }
 
 fn sub_id(id: u32) -> Properties {
-    Properties {
+    Properties::from(linkmq_codec::PropertyValues {
         subscription_identifiers: vec![id],
         ..Default::default()
-    }
+    })
 }
 
 #[tokio::test]
@@ -551,7 +551,7 @@ async fn mqtt_3_3_2_17_application_properties_pass_through_unchanged_in_order() 
     let sub = b.client("sub").await;
     sub.subscribe("props/t", QoS::AtLeastOnce).await.unwrap();
     let p = b.client("pub").await;
-    let props = Properties {
+    let props = Properties::from(linkmq_codec::PropertyValues {
         payload_format_indicator: Some(1),
         content_type: Some("application/json".into()),
         response_topic: Some("props/reply".into()),
@@ -562,7 +562,7 @@ async fn mqtt_3_3_2_17_application_properties_pass_through_unchanged_in_order() 
             ("other".into(), "ünïcode".into()),
         ],
         ..Default::default()
-    };
+    });
     p.publish_with(publish("props/t", "{}", QoS::AtLeastOnce, props.clone()))
         .await
         .unwrap();
@@ -599,25 +599,28 @@ async fn request_response_round_trip_with_response_topic_and_correlation_data() 
     let mut opts = b.opts("requester");
     opts.properties.request_response_information = Some(1);
     let (requester, ack) = Client::connect(opts).await.unwrap();
-    let reply_to = format!("{}requester", ack.properties.response_information.unwrap());
+    let reply_to = format!(
+        "{}requester",
+        ack.properties.response_information.clone().unwrap()
+    );
     requester
         .subscribe(&reply_to, QoS::AtLeastOnce)
         .await
         .unwrap();
-    let req = Properties {
+    let req = Properties::from(linkmq_codec::PropertyValues {
         response_topic: Some(reply_to.clone()),
         correlation_data: Some(Bytes::from_static(b"req-42")),
         ..Default::default()
-    };
+    });
     requester
         .publish_with(publish("svc/req", "ping", QoS::AtLeastOnce, req))
         .await
         .unwrap();
     let r = expect_publish(&responder).await;
-    let answer = Properties {
+    let answer = Properties::from(linkmq_codec::PropertyValues {
         correlation_data: r.properties.correlation_data.clone(),
         ..Default::default()
-    };
+    });
     responder
         .publish_with(publish(
             r.properties.response_topic.as_deref().unwrap(),

@@ -25,10 +25,10 @@ fn will(
         payload: payload.into(),
         qos,
         retain,
-        properties: Properties {
+        properties: Properties::from(linkmq_codec::PropertyValues {
             will_delay_interval: delay,
             ..Default::default()
-        },
+        }),
     }
 }
 

@@ -330,10 +330,10 @@ async fn subscribe_and_unsubscribe_return_their_acks() {
                     options: SubOptions::default(),
                 },
             ];
-            let props = Properties {
+            let props = Properties::from(linkmq_codec::PropertyValues {
                 subscription_identifiers: vec![7],
                 ..Default::default()
-            };
+            });
             client.subscribe_with(filters, props).await
         }
     });

@@ -286,11 +286,11 @@ impl RouteActor {
             topic: self.rt.route_topic(),
             qos: QoS::AtLeastOnce,
             payload: Bytes::from(ControlMessage::from(init).encode()),
-            properties: Properties {
+            properties: Properties::from(linkmq_codec::PropertyValues {
                 response_topic: Some(resp_topic.clone()),
                 correlation_data: Some(Bytes::from(corr.clone())),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
             ..Publish::default()
         };
         match client.publish_with(publish).await {

@@ -39,7 +39,7 @@ pub fn encode_forwarded(msg: &Message) -> Vec<u8> {
 /// counts from the original timestamp (as EMQX does), so time spent on the link is not given back.
 pub fn from_forwarded(fwd: ForwardedMessage, origin: &str) -> Message {
     let p = fwd.properties;
-    let properties = Properties {
+    let properties = Properties::from(linkmq_codec::PropertyValues {
         payload_format_indicator: p.payload_format_indicator,
         content_type: p.content_type,
         response_topic: p.response_topic,
@@ -54,8 +54,8 @@ pub fn from_forwarded(fwd: ForwardedMessage, origin: &str) -> Message {
                 )
             })
             .collect(),
-        ..Properties::default()
-    };
+        ..Default::default()
+    });
     let now = Instant::now();
     let age = Duration::from_millis(now_ms().saturating_sub(fwd.timestamp_ms));
     let expiry = p
@@ -87,15 +87,15 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_qos_properties_timestamp_and_expiry() {
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             message_expiry_interval: Some(60),
             content_type: Some("text/plain".into()),
             payload_format_indicator: Some(1),
             response_topic: Some("r/1".into()),
             correlation_data: Some(Bytes::from_static(b"c")),
             user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         let mut m = Message::new(
             "pub-1".into(),
             "t/1".into(),

@@ -244,10 +244,10 @@ impl LinkReceiver {
                 }
             }
         };
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             correlation_data: Some(corr),
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         let mut reply = Message::new(
             ClientId::from(""),
             resp_topic.into(),

@@ -74,14 +74,14 @@ impl WireMessage {
 
     /// Back to a message; expiry counts on from the time left when it was sent.
     pub fn into_message(self) -> Message {
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             payload_format_indicator: self.props.payload_format_indicator,
             content_type: self.props.content_type,
             response_topic: self.props.response_topic,
             correlation_data: self.props.correlation_data,
             user_properties: self.props.user_properties,
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         let mut m = Message::new(
             self.from.into(),
             self.topic.into(),
@@ -278,13 +278,13 @@ mod tests {
 
     #[test]
     fn message_round_trips_through_postcard() {
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             content_type: Some("text/plain".into()),
             user_properties: vec![("k".into(), "v".into())],
             correlation_data: Some(Bytes::from_static(b"c")),
             message_expiry_interval: Some(60),
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         let m = Message::new(
             "pub".into(),
             "a/b".into(),

@@ -251,6 +251,9 @@ impl Properties {
     /// Visits every set property in identifier order.
     fn for_each<E>(&self, mut f: impl FnMut(u8, Value<'_>) -> Result<(), E>) -> Result<(), E> {
         use Value::*;
+        if self.is_unset() {
+            return Ok(());
+        }
         macro_rules! one {
             ($field:ident, $id:expr, |$v:ident| $value:expr) => {
                 if let Some($v) = &self.$field {
@@ -485,7 +488,7 @@ mod tests {
     }
 
     fn all_connack() -> Properties {
-        Properties {
+        Properties::from(crate::types::PropertyValues {
             session_expiry_interval: Some(u32::MAX),
             assigned_client_identifier: Some("id".into()),
             server_keep_alive: Some(30),
@@ -503,8 +506,8 @@ mod tests {
             wildcard_subscription_available: Some(1),
             subscription_identifier_available: Some(0),
             shared_subscription_available: Some(1),
-            ..Properties::default()
-        }
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -532,7 +535,7 @@ mod tests {
 
     #[test]
     fn message_properties_round_trip_in_publish() {
-        let props = Properties {
+        let props = Properties::from(crate::types::PropertyValues {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(60),
             content_type: Some("application/json".into()),
@@ -540,8 +543,8 @@ mod tests {
             correlation_data: Some(Bytes::from_static(b"corr")),
             subscription_identifiers: vec![1, 128, 16_384, 268_435_455],
             topic_alias: Some(7),
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         let mut wire = encoded(&props, PropertyContext::Publish);
         assert_eq!(
             Properties::decode(&mut wire, PropertyContext::Publish),
@@ -551,10 +554,10 @@ mod tests {
 
     #[test]
     fn encode_enforces_the_allowed_set() {
-        let props = Properties {
+        let props = Properties::from(crate::types::PropertyValues {
             topic_alias: Some(1),
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         assert_eq!(
             props.encoded_len(PropertyContext::PubAck),
             Err(EncodeError::PropertyNotAllowed {
@@ -567,10 +570,10 @@ mod tests {
 
     #[test]
     fn encode_rejects_repeated_subscription_identifier_outside_publish() {
-        let props = Properties {
+        let props = Properties::from(crate::types::PropertyValues {
             subscription_identifiers: vec![1, 2],
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         assert_eq!(
             props.encoded_len(PropertyContext::Subscribe),
             Err(EncodeError::RepeatedProperty {
@@ -579,10 +582,10 @@ mod tests {
             })
         );
         assert!(props.encoded_len(PropertyContext::Publish).is_ok());
-        let too_big = Properties {
+        let too_big = Properties::from(crate::types::PropertyValues {
             subscription_identifiers: vec![varint::MAX + 1],
-            ..Properties::default()
-        };
+            ..Default::default()
+        });
         assert!(too_big.encoded_len(PropertyContext::Publish).is_err());
     }
 
@@ -638,5 +641,37 @@ mod tests {
                 Err(DecodeError::InvalidPropertyValue { id, value: 2 })
             );
         }
+    }
+
+    #[test]
+    fn an_empty_set_is_unallocated_and_one_word() {
+        assert_eq!(
+            std::mem::size_of::<Properties>(),
+            std::mem::size_of::<usize>()
+        );
+        let mut buf = Bytes::from_static(&[0]);
+        let decoded = Properties::decode(&mut buf, PropertyContext::Publish).unwrap();
+        assert!(decoded.is_unset() && decoded.is_empty());
+        assert_eq!(
+            encoded(&decoded, PropertyContext::Publish),
+            Bytes::from_static(&[0])
+        );
+        // Built empty: still unallocated, and equal to a written-then-cleared set.
+        let built = Properties::from(crate::types::PropertyValues::default());
+        assert!(built.is_unset());
+        let mut cleared = Properties::default();
+        cleared.topic_alias = Some(1);
+        assert!(!cleared.is_unset() && !cleared.is_empty());
+        cleared.topic_alias = None;
+        assert!(!cleared.is_unset() && cleared.is_empty());
+        assert_eq!(cleared, built);
+        assert_eq!(
+            encoded(&cleared, PropertyContext::Publish),
+            Bytes::from_static(&[0])
+        );
+        // Reading or clearing through `values_mut` allocates nothing.
+        let mut unset = Properties::default();
+        assert_eq!(unset.topic_alias, None);
+        assert!(unset.values_mut().is_none() && unset.is_unset());
     }
 }

@@ -69,12 +69,13 @@ impl Message {
         payload: Bytes,
         mut properties: Properties,
     ) -> Message {
-        let expiry = properties
-            .message_expiry_interval
-            .take()
-            .map(|s| Duration::from_secs(u64::from(s)));
-        properties.topic_alias = None;
-        properties.subscription_identifiers.clear();
+        let expiry = properties.values_mut().and_then(|p| {
+            p.topic_alias = None;
+            p.subscription_identifiers.clear();
+            p.message_expiry_interval
+                .take()
+                .map(|s| Duration::from_secs(u64::from(s)))
+        });
         // One wall-clock read serves the id and the timestamp (clock reads show up per message).
         let now_ms = now_ms();
         Message {
@@ -122,11 +123,11 @@ mod tests {
 
     #[test]
     fn expiry_is_taken_out_of_properties_and_counts_down() {
-        let props = Properties {
+        let props = Properties::from(linkmq_codec::PropertyValues {
             message_expiry_interval: Some(10),
             topic_alias: Some(3),
             ..Default::default()
-        };
+        });
         let m = Message::new(
             "c".into(),
             "t".into(),

@@ -125,11 +125,11 @@ where
             }
             AuthStep::Failure(rc) => return Err((rc, "authentication failed")),
             AuthStep::Continue(challenge) => {
-                let props = Properties {
+                let props = Properties::from(linkmq_codec::PropertyValues {
                     authentication_method: Some(method.clone()),
                     authentication_data: Some(challenge),
-                    ..Properties::default()
-                };
+                    ..Default::default()
+                });
                 conn.queue(&Packet::Auth(Auth {
                     reason: ReasonCode::ContinueAuthentication,
                     properties: props,
@@ -145,7 +145,7 @@ where
                             && a.properties.authentication_method.as_deref()
                                 == Some(method.as_str()) =>
                     {
-                        data = a.properties.authentication_data.unwrap_or_default();
+                        data = a.properties.authentication_data.clone().unwrap_or_default();
                     }
                     Ok(Packet::Auth(_)) => {
                         return Err((

@@ -170,7 +170,8 @@ impl Channel {
             ));
         }
         // Topic alias (client → server) [MQTT-3.3.2-12].
-        let topic: Arc<str> = match p.properties.topic_alias.take() {
+        let alias = p.properties.values_mut().and_then(|v| v.topic_alias.take());
+        let topic: Arc<str> = match alias {
             Some(alias) if alias == 0 || alias > s.max_topic_alias => {
                 return Some(Exit::Error(
                     ReasonCode::TopicAliasInvalid,

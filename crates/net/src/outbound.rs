@@ -105,12 +105,20 @@ impl Channel {
         let aliasing = v5 && self.peer_alias_max > 0;
         let mut own =
             (v5 && (msg.expiry.is_some() || !d.sub_ids.is_empty() || aliasing)).then(|| {
+                // A message's own properties never hold an expiry or subscription ids (see
+                // `Message::new`): each is written only when there is one, so a copy made for a
+                // topic alias alone allocates for the alias only.
                 let mut p: Properties = msg.properties.clone();
                 // The clock is read only for a message with an expiry.
-                p.message_expiry_interval = msg
+                if let Some(left) = msg
                     .expiry
-                    .and_then(|_| msg.remaining_expiry(Instant::now()));
-                p.subscription_identifiers = d.sub_ids.clone();
+                    .and_then(|_| msg.remaining_expiry(Instant::now()))
+                {
+                    p.message_expiry_interval = Some(left);
+                }
+                if !d.sub_ids.is_empty() {
+                    p.subscription_identifiers = d.sub_ids.clone();
+                }
                 p
             });
         fn publish<'a>(

@@ -66,11 +66,11 @@ mod tests {
     fn continue_authentication_round_trips() {
         let auth = Auth {
             reason: ReasonCode::ContinueAuthentication,
-            properties: Properties {
+            properties: Properties::from(crate::types::PropertyValues {
                 authentication_method: Some("SCRAM-SHA-1".into()),
                 authentication_data: Some(Bytes::from_static(&[1, 2, 3])),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         };
         let mut buf = BytesMut::new();
         encode(&Packet::Auth(auth.clone()), Protocol::V5, &mut buf).unwrap();

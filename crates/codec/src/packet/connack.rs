@@ -108,11 +108,11 @@ mod tests {
         let ack = ConnAck {
             session_present: true,
             reason: ReasonCode::Success,
-            properties: Properties {
+            properties: Properties::from(crate::types::PropertyValues {
                 assigned_client_identifier: Some("auto-1".into()),
                 maximum_qos: Some(1),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         };
         let mut buf = wire(ack.clone(), Protocol::V5);
         assert_eq!(

@@ -226,10 +226,10 @@ mod tests {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::ExactlyOnce,
             retain: true,
-            properties: Properties {
+            properties: Properties::from(crate::types::PropertyValues {
                 will_delay_interval: Some(5),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         });
         assert_eq!(
             decode_any(wire(&c)).unwrap(),
@@ -313,10 +313,10 @@ mod tests {
             payload: Bytes::new(),
             qos: QoS::AtMostOnce,
             retain: false,
-            properties: Properties {
+            properties: Properties::from(crate::types::PropertyValues {
                 session_expiry_interval: Some(1),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         });
         let mut buf = BytesMut::new();
         assert_eq!(

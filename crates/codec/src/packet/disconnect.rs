@@ -116,11 +116,11 @@ mod tests {
     fn session_expiry_and_server_reference_round_trip() {
         let d = Disconnect {
             reason: ReasonCode::ServerMoved,
-            properties: Properties {
+            properties: Properties::from(crate::types::PropertyValues {
                 session_expiry_interval: Some(0),
                 server_reference: Some("other:1883".into()),
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         };
         let mut buf = wire(d.clone(), Protocol::V5);
         assert_eq!(
