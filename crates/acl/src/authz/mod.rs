@@ -299,8 +299,10 @@ impl hashbrown::Equivalent<(Action, String)> for KeyRef<'_> {
 }
 
 impl AclClient {
-    /// The snapshot in force, refreshed (and the cache dropped) when the engine changed.
-    fn current(&mut self) -> Arc<Snapshot> {
+    /// Refreshes the snapshot in force (and drops the cache) when the engine changed. Callers then
+    /// borrow it from `self.snapshot`: cloning the `Arc` would write its count, one cache line every
+    /// connection of every worker shares, on every check.
+    fn refresh(&mut self) {
         let g = self.engine.generation.load(Ordering::Acquire);
         if g != self.generation || self.snapshot.is_none() {
             self.cache.clear();
@@ -313,7 +315,6 @@ impl AclClient {
                     .clone(),
             );
         }
-        self.snapshot.clone().expect("just set")
     }
 
     /// Cached entries (tests).
@@ -327,7 +328,10 @@ impl ClientAuthz for AclClient {
         if self.is_superuser {
             return Permission::Allow;
         }
-        let s = self.current();
+        self.refresh();
+        let Some(s) = self.snapshot.as_deref() else {
+            return Permission::Deny;
+        };
         let c = &s.settings.cache;
         let cacheable = c.enable
             && c.max_size > 0
@@ -342,7 +346,7 @@ impl ClientAuthz for AclClient {
         {
             return *p;
         }
-        let p = decide(&s, &self.client, action, topic);
+        let p = decide(s, &self.client, action, topic);
         if cacheable {
             if self.cache.len() >= c.max_size {
                 self.cache
